@@ -1,0 +1,88 @@
+"""The FastAPI application, built from settings by `create_app` (no global state)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from shotline import __version__
+from shotline.api import errors
+from shotline.api.limits import BodyLimits
+from shotline.api.routes import files, health, kling
+from shotline.config import Settings
+from shotline.queue.inprocess import InProcessQueue
+from shotline.service import Service
+from shotline.storage import LocalStorage
+from shotline.store import KeyStore, TaskStore, make_engine, migrate
+
+log = logging.getLogger("shotline.api")
+
+
+def build_service(settings: Settings) -> tuple[Service, InProcessQueue]:
+    db = make_engine(settings.resolved_database_url)
+    migrate(db)
+    keys = KeyStore(db)
+    storage = LocalStorage(settings.results_dir)
+    storage.ensure()
+    queue = InProcessQueue(settings)
+    return Service(settings=settings, tasks=TaskStore(db), keys=keys, storage=storage, queue=queue), queue
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    service, queue = build_service(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if not settings.api_keys and service.keys.count_live() == 0:
+            log.warning("no API keys yet: every request will get 401. Create one with `shotline keys create` "
+                        "or set SHOTLINE_API_KEYS")
+        queue.start()
+        try:
+            yield
+        finally:
+            queue.stop()
+
+    app = FastAPI(
+        title="Shotline",
+        version=__version__,
+        summary="The Kling v3.0 Pro text-to-video API on your own GPUs",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.queue = queue
+    errors.install(app)
+    app.include_router(kling.router)
+    app.include_router(files.router)
+    app.include_router(health.router)
+    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
+    _document_errors_not_422(app)
+    return app
+
+
+def _document_errors_not_422(app: FastAPI) -> None:
+    """FastAPI documents a 422 for every route with parameters; Shotline answers 400 in the contract's
+    shape instead (see api/errors.py), so the document must say that."""
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    responses = operation.get("responses", {})
+                    if responses.pop("422", None) is not None and "400" not in responses:
+                        responses["400"] = {
+                            "description": "Invalid request; `metadata.field` names the field",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                        }
+            components = schema.get("components", {}).get("schemas", {})
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,52 @@
+"""Every non-2xx answer in the contract's one shape (§5), whatever raised it."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shotline.api.validation import invalid_request
+from shotline.errors import InternalError, MethodNotAllowed, NotFound, ShotlineError
+from shotline.schemas import CreateTaskRequest
+
+log = logging.getLogger("shotline.api")
+
+
+def error_response(err: ShotlineError) -> JSONResponse:
+    return JSONResponse(err.to_body(), status_code=err.status_code, headers=err.headers or None)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ShotlineError)
+    async def _shotline(_request: Request, err: ShotlineError) -> JSONResponse:
+        return error_response(err)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, err: RequestValidationError) -> JSONResponse:
+        return error_response(invalid_request(err.errors(), CreateTaskRequest))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        if err.status_code == 404:
+            return error_response(NotFound(f"no route {request.url.path}"))
+        if err.status_code == 405:
+            allowed = (err.headers or {}).get("Allow", "")
+            return error_response(
+                MethodNotAllowed(f"{request.method} is not allowed on {request.url.path} (allowed: {allowed})",
+                                 headers={"Allow": allowed} if allowed else None)
+            )
+        generic = ShotlineError(str(err.detail))
+        generic.status_code = err.status_code  # type: ignore[misc]
+        return error_response(generic)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, err: Exception) -> JSONResponse:
+        incident = uuid.uuid4().hex[:12]
+        log.exception("unhandled error %s on %s %s", incident, request.method, request.url.path)
+        return error_response(InternalError(f"internal error (incident {incident}); this is a bug, please report it",
+                                            metadata={"incident": incident}))

@@ -1,0 +1,1 @@
+"""How queued tasks reach workers. The task row is the source of truth; a queue only wakes workers."""

@@ -1,0 +1,82 @@
+"""API keys: stored as sha256 hashes, looked up on every request (so a revocation holds at once)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import sessionmaker
+
+from shotline.store.db import now_ms
+from shotline.store.models import ApiKey
+
+KEY_PREFIX = "sk-shotline-"
+
+
+def hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def key_id_for(raw: str) -> str:
+    """A stable, non-secret handle for a key (safe in logs and task rows)."""
+    return "key_" + hashlib.sha256(b"shotline-key-id:" + raw.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    name: str
+    source: str
+    created_at_ms: int
+    revoked: bool
+
+
+class KeyStore:
+    def __init__(self, engine: Engine) -> None:
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    def create(self, name: str = "") -> tuple[KeyInfo, str]:
+        """Make a new key; the raw key is returned once and never stored."""
+        raw = KEY_PREFIX + secrets.token_urlsafe(32)
+        info = self._insert(raw, name, "db")
+        return info, raw
+
+    def _insert(self, raw: str, name: str, source: str) -> KeyInfo:
+        row = ApiKey(
+            id=key_id_for(raw), name=name, key_hash=hash_key(raw), source=source, created_at_ms=now_ms()
+        )
+        with self._session() as s:
+            s.add(row)
+            s.commit()
+        return _info(row)
+
+    def verify(self, raw: str) -> str | None:
+        """The key's id if `raw` is a live key, else None. The lookup is by hash, so the comparison of
+        secrets happens on digests through an index, not on the raw key byte by byte."""
+        with self._session() as s:
+            row = s.scalars(
+                select(ApiKey).where(ApiKey.key_hash == hash_key(raw), ApiKey.revoked_at_ms.is_(None))
+            ).first()
+            return row.id if row else None
+
+    def list(self) -> list[KeyInfo]:
+        with self._session() as s:
+            return [_info(r) for r in s.scalars(select(ApiKey).order_by(ApiKey.created_at_ms)).all()]
+
+    def revoke(self, key_id: str) -> bool:
+        with self._session() as s:
+            n = s.execute(
+                update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at_ms.is_(None)).values(revoked_at_ms=now_ms())
+            ).rowcount
+            s.commit()
+            return n == 1
+
+    def count_live(self) -> int:
+        with self._session() as s:
+            return len(s.scalars(select(ApiKey.id).where(ApiKey.revoked_at_ms.is_(None))).all())
+
+
+def _info(row: ApiKey) -> KeyInfo:
+    return KeyInfo(row.id, row.name, row.source, row.created_at_ms, row.revoked_at_ms is not None)

@@ -1,0 +1,360 @@
+"""Task rows: create, read, claim, and the one function that changes a status.
+
+Every status change is a conditional UPDATE (`... WHERE status IN (allowed sources)`), so it is atomic
+across processes and a terminal task can never change again, whoever tries. A worker's writes also
+name the worker (`worker_id`), so a worker that lost its claim (its lease expired and the task was
+requeued) cannot overwrite the new run's state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shotline.errors import Conflict
+from shotline.schemas import TASK_TYPE, GenerationRequest, TaskStatus
+from shotline.store.db import now_ms
+from shotline.store.models import Task, Worker
+
+IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
+
+# Which status may follow which. Terminal statuses have no entry: nothing follows them.
+ALLOWED_NEXT: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.QUEUED: frozenset({TaskStatus.PROCESSING, TaskStatus.CANCELED, TaskStatus.FAILED}),
+    TaskStatus.PROCESSING: frozenset(
+        {TaskStatus.QUEUED, TaskStatus.SUCCEED, TaskStatus.FAILED, TaskStatus.CANCELED}
+    ),
+}
+
+
+def allowed_sources(target: TaskStatus) -> list[str]:
+    return [src.value for src, targets in ALLOWED_NEXT.items() if target in targets]
+
+
+@dataclass(frozen=True)
+class NewTask:
+    owner: str
+    request: GenerationRequest
+    engine: str
+    seed: int
+    request_hash: str
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    id: str
+    owner: str
+    task_type: str
+    status: TaskStatus
+    progress: int
+    request: GenerationRequest
+    engine: str
+    seed: int
+    created_at_ms: int
+    started_at_ms: int | None
+    finished_at_ms: int | None
+    attempts: int
+    worker_id: str | None
+    cancel_requested: bool
+    result_key: str | None
+    reason: str
+    result_extra: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Task) -> TaskRecord:
+        return cls(
+            id=row.id,
+            owner=row.owner,
+            task_type=row.task_type,
+            status=TaskStatus(row.status),
+            progress=row.progress,
+            request=GenerationRequest.model_validate_json(row.request_json),
+            engine=row.engine,
+            seed=row.seed,
+            created_at_ms=row.created_at_ms,
+            started_at_ms=row.started_at_ms,
+            finished_at_ms=row.finished_at_ms,
+            attempts=row.attempts,
+            worker_id=row.worker_id,
+            cancel_requested=row.cancel_requested,
+            result_key=row.result_key,
+            reason=row.reason,
+            result_extra=json.loads(row.result_extra_json or "{}"),
+        )
+
+
+class TaskStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self._session()
+
+    # ------------------------------------------------------------------------------------------- create
+
+    def create(self, new: NewTask) -> tuple[TaskRecord, bool]:
+        """Insert a QUEUED task. Returns (task, created); with an Idempotency-Key seen in the last 24 h
+        and the same body, the earlier task comes back with created=False; a different body is a 409."""
+        for _ in range(3):
+            with self.session() as s:
+                if new.idempotency_key is not None:
+                    earlier = self._by_idempotency_key(s, new.owner, new.idempotency_key)
+                    if earlier is not None:
+                        if now_ms() - earlier.created_at_ms < IDEMPOTENCY_WINDOW_MS:
+                            if earlier.request_hash != new.request_hash:
+                                raise Conflict(
+                                    "Idempotency-Key was already used with a different request body "
+                                    f"(task {earlier.id}); use a new key for a new request",
+                                    field="Idempotency-Key",
+                                )
+                            return TaskRecord.from_row(earlier), False
+                        earlier.idempotency_key = None  # expired: the key is free again
+                now = now_ms()
+                row = Task(
+                    id=str(uuid.uuid4()),
+                    owner=new.owner,
+                    task_type=TASK_TYPE,
+                    status=TaskStatus.QUEUED.value,
+                    progress=0,
+                    request_json=new.request.model_dump_json(),
+                    engine=new.engine,
+                    seed=new.seed,
+                    idempotency_key=new.idempotency_key,
+                    request_hash=new.request_hash,
+                    queued_at_us=_now_us(),
+                    created_at_ms=now,
+                    attempts=0,
+                    cancel_requested=False,
+                    reason="",
+                    result_extra_json="{}",
+                )
+                s.add(row)
+                try:
+                    s.commit()
+                except IntegrityError:
+                    # Two requests with one Idempotency-Key raced; the loser reads the winner's row.
+                    s.rollback()
+                    continue
+                return TaskRecord.from_row(row), True
+        raise Conflict("Idempotency-Key is being used by concurrent requests; retry", field="Idempotency-Key")
+
+    @staticmethod
+    def _by_idempotency_key(s: Session, owner: str, key: str) -> Task | None:
+        return s.scalars(select(Task).where(Task.owner == owner, Task.idempotency_key == key)).first()
+
+    # --------------------------------------------------------------------------------------------- read
+
+    def get(self, task_id: str, owner: str | None = None) -> TaskRecord | None:
+        with self.session() as s:
+            q = select(Task).where(Task.id == task_id)
+            if owner is not None:
+                q = q.where(Task.owner == owner)
+            row = s.scalars(q).first()
+            return TaskRecord.from_row(row) if row else None
+
+    def queue_position(self, task: TaskRecord) -> int:
+        """How many queued tasks are ahead of this one."""
+        with self.session() as s:
+            mine = select(Task.queued_at_us).where(Task.id == task.id).scalar_subquery()
+            return s.scalar(
+                select(func.count())
+                .select_from(Task)
+                .where(Task.status == TaskStatus.QUEUED.value, Task.queued_at_us < mine)
+            ) or 0
+
+    def processing_count(self) -> int:
+        with self.session() as s:
+            return s.scalar(
+                select(func.count()).select_from(Task).where(Task.status == TaskStatus.PROCESSING.value)
+            ) or 0
+
+    def recent_run_seconds(self, engine: str, limit: int = 20) -> list[float]:
+        """Wall seconds of the last successful runs on this engine (for ETAs)."""
+        with self.session() as s:
+            rows = s.execute(
+                select(Task.started_at_ms, Task.finished_at_ms)
+                .where(Task.engine == engine, Task.status == TaskStatus.SUCCEED.value)
+                .order_by(Task.finished_at_ms.desc())
+                .limit(limit)
+            ).all()
+        return [(f - st) / 1000 for st, f in rows if st is not None and f is not None]
+
+    # ---------------------------------------------------------------------------------- status changes
+
+    def transition(
+        self,
+        task_id: str,
+        target: TaskStatus,
+        *,
+        owned_by: str | None = None,
+        only_from: Iterable[TaskStatus] | None = None,
+        **values: Any,
+    ) -> bool:
+        """Move a task to `target` if the rules allow it from its current status; returns whether it moved.
+
+        The only way a status changes. `owned_by` moves only that worker's claim; `only_from` narrows the
+        allowed sources further (a claim takes only QUEUED tasks)."""
+        sources = allowed_sources(target)
+        if only_from is not None:
+            sources = [s for s in sources if TaskStatus(s) in set(only_from)]
+        if not sources:
+            return False
+        values["status"] = target.value
+        if target.is_terminal:
+            values.setdefault("finished_at_ms", now_ms())
+            values.setdefault("lease_expires_ms", None)
+        stmt = update(Task).where(Task.id == task_id, Task.status.in_(sources))
+        if owned_by is not None:
+            stmt = stmt.where(Task.worker_id == owned_by)
+        with self.session() as s:
+            result = s.execute(stmt.values(**values))
+            s.commit()
+            return result.rowcount == 1
+
+    def claim_next(self, worker_id: str, lease_s: float) -> TaskRecord | None:
+        """Take the oldest queued task for `worker_id` (QUEUED → PROCESSING), or None if there is none."""
+        for _ in range(5):
+            with self.session() as s:
+                candidate = s.scalar(
+                    select(Task.id)
+                    .where(Task.status == TaskStatus.QUEUED.value)
+                    .order_by(Task.queued_at_us)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+            if candidate is None:
+                return None
+            claimed = self.claim(candidate, worker_id, lease_s)
+            if claimed is not None:
+                return claimed
+        return None
+
+    def claim(self, task_id: str, worker_id: str, lease_s: float) -> TaskRecord | None:
+        """Claim one queued task; None if it is no longer queued (someone else has it, or it ended)."""
+        now = now_ms()
+        moved = self.transition(
+            task_id,
+            TaskStatus.PROCESSING,
+            only_from=[TaskStatus.QUEUED],
+            worker_id=worker_id,
+            lease_expires_ms=now + int(lease_s * 1000),
+            started_at_ms=func.coalesce(Task.started_at_ms, now),
+            attempts=Task.attempts + 1,
+        )
+        return self.get(task_id) if moved else None
+
+    def set_progress(self, task_id: str, worker_id: str, percent: int) -> None:
+        """Raise the task's progress; it never goes down, even when a requeued task starts over."""
+        percent = max(0, min(100, int(percent)))
+        with self.session() as s:
+            s.execute(
+                update(Task)
+                .where(Task.id == task_id, Task.worker_id == worker_id, Task.progress < percent)
+                .values(progress=percent)
+            )
+            s.commit()
+
+    def cancel_requested(self, task_id: str) -> bool:
+        with self.session() as s:
+            return bool(s.scalar(select(Task.cancel_requested).where(Task.id == task_id)))
+
+    def renew_lease(self, worker_id: str, lease_s: float) -> None:
+        with self.session() as s:
+            s.execute(
+                update(Task)
+                .where(Task.worker_id == worker_id, Task.status == TaskStatus.PROCESSING.value)
+                .values(lease_expires_ms=now_ms() + int(lease_s * 1000))
+            )
+            s.commit()
+
+    def release(self, task_id: str, worker_id: str) -> bool:
+        """Give a claimed task back to the queue without counting the attempt (graceful shutdown)."""
+        return self._requeue(task_id, worker_id, count_attempt=False)
+
+    def _requeue(self, task_id: str, worker_id: str | None, *, count_attempt: bool) -> bool:
+        values: dict[str, Any] = {"worker_id": None, "lease_expires_ms": None}
+        if not count_attempt:
+            values["attempts"] = Task.attempts - 1
+        return self.transition(task_id, TaskStatus.QUEUED, owned_by=worker_id, **values)
+
+    # ------------------------------------------------------------------------------------------ recovery
+
+    def recover_orphans(self, is_gone: Callable[[str], bool], max_attempts: int) -> list[tuple[str, TaskStatus]]:
+        """Requeue (or fail, after `max_attempts`) every PROCESSING task whose worker is gone: its lease
+        expired, or `is_gone(worker_id)` says the process no longer exists."""
+        now = now_ms()
+        with self.session() as s:
+            rows = s.execute(
+                select(Task.id, Task.worker_id, Task.lease_expires_ms, Task.attempts, Task.cancel_requested).where(
+                    Task.status == TaskStatus.PROCESSING.value
+                )
+            ).all()
+        outcome: list[tuple[str, TaskStatus]] = []
+        for task_id, worker_id, lease, attempts, cancel in rows:
+            expired = lease is None or lease < now
+            if not expired and not (worker_id and is_gone(worker_id)):
+                continue
+            if cancel:
+                if self.transition(task_id, TaskStatus.CANCELED, owned_by=worker_id):
+                    outcome.append((task_id, TaskStatus.CANCELED))
+            elif attempts >= max_attempts:
+                reason = (
+                    f"the worker stopped {attempts} times while generating this video (crash, restart or "
+                    "out of memory), so it was given up; try a shorter duration, or contact the operator"
+                )
+                if self.transition(task_id, TaskStatus.FAILED, owned_by=worker_id, reason=reason):
+                    outcome.append((task_id, TaskStatus.FAILED))
+            elif self._requeue(task_id, worker_id, count_attempt=True):
+                outcome.append((task_id, TaskStatus.QUEUED))
+        return outcome
+
+    # ------------------------------------------------------------------------------------------ workers
+
+    def register_worker(self, worker_id: str, hostname: str, pid: int, engine: str) -> None:
+        now = now_ms()
+        with self.session() as s:
+            s.merge(
+                Worker(
+                    id=worker_id, hostname=hostname, pid=pid, engine=engine, state="loading", detail="",
+                    started_at_ms=now, heartbeat_ms=now,
+                )
+            )
+            s.commit()
+
+    def worker_heartbeat(self, worker_id: str, state: str | None = None, detail: str | None = None) -> None:
+        values: dict[str, Any] = {"heartbeat_ms": now_ms()}
+        if state is not None:
+            values["state"] = state
+        if detail is not None:
+            values["detail"] = detail
+        with self.session() as s:
+            s.execute(update(Worker).where(Worker.id == worker_id).values(**values))
+            s.commit()
+
+    def live_workers(self, max_age_s: float) -> list[Worker]:
+        with self.session() as s:
+            return list(
+                s.scalars(select(Worker).where(Worker.heartbeat_ms >= now_ms() - int(max_age_s * 1000))).all()
+            )
+
+    def prune_workers(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        if not ids:
+            return
+        with self.session() as s:
+            s.execute(update(Worker).where(Worker.id.in_(ids)).values(state="stopped"))
+            s.commit()
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000

@@ -1,0 +1,281 @@
+"""The worker: claims a task, runs the engine shot by shot, encodes, stores the file, marks the task.
+
+One worker runs one task at a time and keeps its engine loaded across tasks. It never trusts that it
+still owns a task: every write names its `worker_id`, so if its lease lapsed and the task went to
+another worker, its late writes change nothing. Failures end the task FAILED with a sentence a user can
+act on; the worker itself carries on with the next task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+
+from shotline.config import Settings
+from shotline.engines.base import Engine, GenerationPlan, ShotPlan, plan_generation
+from shotline.errors import GenerationError, GenerationStopped
+from shotline.schemas import TaskStatus
+from shotline.storage import LocalStorage
+from shotline.store import TaskRecord, TaskStore, make_engine, migrate
+
+log = logging.getLogger("shotline.worker")
+
+HOSTNAME = socket.gethostname()
+
+
+def new_worker_id() -> str:
+    return f"{HOSTNAME}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has exited; it only waits to be reaped
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def worker_is_gone(worker_id: str) -> bool:
+    """True when the worker ran on this host and its process no longer exists. Workers elsewhere are
+    judged by their lease alone."""
+    host, _, rest = worker_id.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != HOSTNAME or not pid_text.isdigit():
+        return False
+    return not pid_alive(int(pid_text))
+
+
+class Progress:
+    """Turns step callbacks into a monotonic percent in the store, and checks for cancel or shutdown.
+
+    Units: each denoising step counts one, and each shot's encoding counts one more. The last percent
+    (100) is written only together with SUCCEED."""
+
+    CANCEL_CHECK_S = 0.5
+
+    def __init__(self, store: TaskStore, task: TaskRecord, worker_id: str, plan: GenerationPlan,
+                 should_stop: Callable[[], bool]) -> None:
+        self.store, self.task, self.worker_id = store, task, worker_id
+        self.total = len(plan.shots) * (plan.steps + 1)
+        self.steps = plan.steps
+        self.should_stop = should_stop
+        self.percent = -1
+        self._last_cancel_check = 0.0
+
+    def _report(self, units: float) -> None:
+        percent = min(99, int(99 * units / self.total))
+        if percent > self.percent:
+            self.percent = percent
+            self.store.set_progress(self.task.id, self.worker_id, percent)
+
+    def check_stop(self) -> None:
+        if self.should_stop():
+            raise GenerationStopped("shutdown")
+        now = time.monotonic()
+        if now - self._last_cancel_check >= self.CANCEL_CHECK_S:
+            self._last_cancel_check = now
+            if self.store.cancel_requested(self.task.id):
+                raise GenerationStopped("canceled")
+
+    def for_shot(self, shot: ShotPlan) -> Callable[[int], None]:
+        def on_step(done: int) -> None:
+            self._report(shot.index * (self.steps + 1) + done)
+            self.check_stop()
+
+        return on_step
+
+    def shot_encoded(self, shot: ShotPlan) -> None:
+        self._report((shot.index + 1) * (self.steps + 1))
+
+
+class Worker:
+    def __init__(self, settings: Settings, engine: Engine | None = None, store: TaskStore | None = None) -> None:
+        self.settings = settings
+        self.worker_id = new_worker_id()
+        if store is None:
+            db = make_engine(settings.resolved_database_url)
+            migrate(db)
+            store = TaskStore(db)
+        self.store = store
+        self.storage = LocalStorage(settings.results_dir)
+        self._engine = engine
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self.current_task: str | None = None
+
+    @property
+    def engine(self) -> Engine:
+        assert self._engine is not None, "call load() first"
+        return self._engine
+
+    # --------------------------------------------------------------------------------------- lifecycle
+
+    def load(self) -> None:
+        from shotline.engines.registry import create_engine
+
+        self.store.register_worker(self.worker_id, HOSTNAME, os.getpid(), self.settings.engine)
+        t0 = time.monotonic()
+        try:
+            if self.settings.torch_threads:
+                import torch
+
+                torch.set_num_threads(self.settings.torch_threads)
+            if self._engine is None:
+                self._engine = create_engine(self.settings.engine, self.settings)
+            self._engine.load()
+        except Exception as err:
+            self.store.worker_heartbeat(self.worker_id, state="failed", detail=f"{type(err).__name__}: {err}")
+            raise
+        log.info("engine %s loaded in %.2f s (worker %s)", self.settings.engine, time.monotonic() - t0, self.worker_id)
+        self.store.worker_heartbeat(self.worker_id, state="ready")
+
+    def heartbeat_once(self) -> None:
+        self.store.worker_heartbeat(self.worker_id)
+        self.store.renew_lease(self.worker_id, self.settings.lease_s)
+
+    def start_heartbeat(self, also: Callable[[], None] | None = None) -> threading.Thread:
+        """Renew this worker's leases every `heartbeat_s` in a thread (generation holds the main one)."""
+
+        def beat() -> None:
+            while not self.stopping.wait(self.settings.heartbeat_s):
+                try:
+                    self.heartbeat_once()
+                    if also is not None:
+                        also()
+                except Exception:  # noqa: BLE001 - a missed beat is retried; the lease has slack
+                    log.exception("heartbeat failed")
+
+        thread = threading.Thread(target=beat, name="shotline-heartbeat", daemon=True)
+        thread.start()
+        return thread
+
+    def recover(self) -> None:
+        for task_id, status in self.store.recover_orphans(worker_is_gone, self.settings.max_attempts):
+            log.warning("task %s was left by a stopped worker; now %s", task_id, status.value)
+
+    def run_forever(self) -> None:
+        """Take queued tasks in order until `stopping` is set."""
+        last_recover = 0.0
+        while not self.stopping.is_set():
+            if time.monotonic() - last_recover > max(1.0, self.settings.lease_s / 3):
+                self.recover()
+                last_recover = time.monotonic()
+            task = self.store.claim_next(self.worker_id, self.settings.lease_s)
+            if task is None:
+                self.wake.wait(self.settings.poll_s)
+                self.wake.clear()
+                continue
+            self.run_task(task)
+        self.store.worker_heartbeat(self.worker_id, state="stopped")
+
+    # ------------------------------------------------------------------------------------------- a task
+
+    def run_task(self, task: TaskRecord) -> TaskStatus:
+        """Run one claimed task to its end; returns the status it ended in (QUEUED if handed back)."""
+        self.current_task = task.id
+        t0 = time.monotonic()
+        tmp = self.settings.work_dir / f"{task.id}.{self.worker_id.rsplit(':', 1)[1]}.mp4"
+        try:
+            status = self._run(task, tmp)
+        finally:
+            self.current_task = None
+            tmp.unlink(missing_ok=True)
+        log.info("task %s ended %s in %.2f s", task.id, status.value, time.monotonic() - t0)
+        return status
+
+    def _run(self, task: TaskRecord, tmp) -> TaskStatus:  # noqa: ANN001
+        plan = plan_generation(task.request, self.engine.spec, seed=task.seed, steps=self.settings.steps)
+        progress = Progress(self.store, task, self.worker_id, plan, self.stopping.is_set)
+        try:
+            progress.check_stop()
+            self.settings.work_dir.mkdir(parents=True, exist_ok=True)
+            labels = encode_task(self.engine, plan, progress, tmp)
+            key = self.storage.save(task.id, tmp)
+        except GenerationStopped as stop:
+            self.engine.release_memory()
+            if stop.why == "canceled":
+                self.store.transition(task.id, TaskStatus.CANCELED, owned_by=self.worker_id)
+                return TaskStatus.CANCELED
+            self.store.release(task.id, self.worker_id)
+            return TaskStatus.QUEUED
+        except GenerationError as err:
+            self.engine.release_memory()
+            self._fail(task, str(err))
+            return TaskStatus.FAILED
+        except Exception as err:  # noqa: BLE001 - a bug must fail one task, not the worker
+            self.engine.release_memory()
+            log.error("task %s: %s", task.id, "".join(traceback.format_exception(err)))
+            self._fail(
+                task,
+                f"internal error while generating ({type(err).__name__}); the server log has the details "
+                f"under task {task.id}",
+            )
+            return TaskStatus.FAILED
+        moved = self.store.transition(
+            task.id,
+            TaskStatus.SUCCEED,
+            owned_by=self.worker_id,
+            result_key=key,
+            progress=100,
+            result_extra_json=json.dumps(labels),
+        )
+        return TaskStatus.SUCCEED if moved else TaskStatus.QUEUED
+
+    def _fail(self, task: TaskRecord, reason: str) -> None:
+        self.store.transition(task.id, TaskStatus.FAILED, owned_by=self.worker_id, reason=reason)
+
+
+def encode_task(engine: Engine, plan: GenerationPlan, progress: Progress, path) -> dict[str, str]:  # noqa: ANN001
+    """Generate every shot and stream it into one mp4 at `path`: exact frame ranges with a hard cut at
+    each shot boundary, and one continuous audio track. Returns the labels the result carries."""
+    from shotline.media.audio import AudioJoiner
+    from shotline.media.mp4 import Mp4Writer
+
+    labels = engine.describe()
+    metadata = {
+        "comment": labels.get("notice") or f"Shotline, engine {plan.engine}",
+        "shotline_engine": plan.engine,
+        "shotline_seed": str(plan.seed),
+    }
+    writer: Mp4Writer | None = None
+    joiner: AudioJoiner | None = None
+    try:
+        for shot in plan.shots:
+            out = engine.generate_shot(plan, shot, progress.for_shot(shot))
+            if writer is None:
+                rate = out.sample_rate if plan.sound else None
+                writer = Mp4Writer(path, width=plan.width, height=plan.height, fps=plan.fps, audio_rate=rate,
+                                   metadata=metadata)
+                joiner = AudioJoiner(rate) if rate else None
+            if joiner is not None:
+                if out.audio is None:
+                    raise GenerationError("the engine returned no sound although sound was asked for")
+                sr = joiner.sample_rate
+                start = round(shot.start_frame * sr / plan.fps)
+                end = round((shot.start_frame + shot.frames) * sr / plan.fps)
+                writer.write_audio(joiner.add_shot(out.audio, end - start))
+            for frame in out.frames:
+                writer.write_frame(frame)
+            progress.shot_encoded(shot)
+            progress.check_stop()
+        assert writer is not None
+        writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    labels["seed"] = str(plan.seed)
+    return labels
