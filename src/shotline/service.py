@@ -58,17 +58,17 @@ class Service:
     def authenticate(self, authorization: str | None) -> str:
         """The key id for an `Authorization: Bearer <key>` header, or 401."""
         if not authorization:
-            raise Unauthorized("missing Authorization header; send `Authorization: Bearer <API key>`",
+            raise Unauthorized("Authorization: missing; send `Authorization: Bearer <API key>`",
                                field="Authorization")
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("Authorization must be `Bearer <API key>`", field="Authorization")
+            raise Unauthorized("Authorization: must be `Bearer <API key>`", field="Authorization")
         token = token.strip()
         # Keys from configuration are checked in memory (never written to the database), then the
         # database's keys, which `shotline keys` manages and can revoke.
         key_id = self._config_keys.get(hash_key(token)) or self.keys.verify(token)
         if key_id is None:
-            raise Unauthorized("unknown or revoked API key", field="Authorization")
+            raise Unauthorized("Authorization: unknown or revoked API key", field="Authorization")
         return key_id
 
     # ---------------------------------------------------------------------------------------- create
@@ -172,20 +172,20 @@ class Service:
     def signed_file(self, task_id: str, expires: str | None, signature: str | None):  # noqa: ANN201
         """The local path of a finished video for a valid signed URL; 403 if tampered or expired."""
         if not TASK_ID.match(task_id):
-            raise NotFound("no such video", field="task_id")
+            raise NotFound("task_id: no such video", field="task_id")
         if not expires or not signature or not expires.isdigit() or len(expires) > 12:
-            raise Forbidden("this video link is not signed; ask the task result for a fresh video_url",
+            raise Forbidden("signature: this video link is not signed; ask the task result for a fresh video_url",
                             field="signature")
         why = signing.verify(self._secret, task_id, int(expires), signature)
         if why == "expired":
-            raise Forbidden("this video link has expired; ask the task result for a fresh video_url",
+            raise Forbidden("expires: this video link has expired; ask the task result for a fresh video_url",
                             field="expires")
         if why is not None:
-            raise Forbidden("this video link's signature is not valid", field="signature")
+            raise Forbidden("signature: this video link's signature is not valid", field="signature")
         task = self.tasks.get(task_id)
         path = self.storage.path(task.result_key) if task and task.result_key else None
         if path is None:
-            raise NotFound("this video no longer exists", field="task_id")
+            raise NotFound("task_id: this video no longer exists", field="task_id")
         return path
 
     # ---------------------------------------------------------------------------------------- health

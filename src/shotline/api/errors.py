@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shotline.api.validation import invalid_request
+from shotline.validation import invalid_request
 from shotline.errors import InternalError, MethodNotAllowed, NotFound, ShotlineError
 from shotline.schemas import CreateTaskRequest
 

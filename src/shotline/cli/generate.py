@@ -82,9 +82,6 @@ def generate(
         except httpx.TransportError as e:
             err.print(f"[red]error:[/red] cannot reach {base_url}: {e}")
             raise typer.Exit(EXIT_UNREACHABLE) from e
-        except ValueError as e:  # local validation of the fields (pydantic)
-            err.print(f"[red]error:[/red] {e}")
-            raise typer.Exit(EXIT_INVALID) from e
     if as_json:
         print(json.dumps({"path": str(output.resolve()), "result": result.model_dump(mode="json")}))
     else:

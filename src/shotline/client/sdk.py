@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from shotline.errors import ShotlineError, error_from_body
 from shotline.schemas import CreateTaskRequest, TaskResultResponse
+from shotline.validation import invalid_request
 
 CREATE_PATH = "/v3/async/kling-v3.0-pro-t2v"
 RESULT_PATH = "/v3/async/task-result"
@@ -38,7 +40,10 @@ class Videos:
         """Submit a task (fields as in the API: prompt or multi_prompt, duration, cfg_scale, aspect_ratio,
         sound, negative_prompt, extra); returns its task_id. Validated locally first, so a typo fails
         before any request; a retried create sends the same Idempotency-Key and gets the same task."""
-        body = CreateTaskRequest.model_validate(fields).model_dump(exclude_unset=True, mode="json")
+        try:
+            body = CreateTaskRequest.model_validate(fields).model_dump(exclude_unset=True, mode="json")
+        except ValidationError as err:
+            raise invalid_request(err.errors(), CreateTaskRequest) from None
         key = idempotency_key or str(uuid.uuid4())
         response = self._client.request("POST", CREATE_PATH, json=body, headers={"Idempotency-Key": key},
                                         retry=True)

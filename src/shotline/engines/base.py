@@ -9,11 +9,13 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from shotline.errors import InvalidRequest
 from shotline.schemas import GenerationRequest
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)

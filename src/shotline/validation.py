@@ -1,5 +1,6 @@
 """Pydantic's validation errors, rewritten as the contract's 400: a field path and a sentence that
-names the allowed range and what was sent (FastAPI's own 422 body never reaches a client)."""
+names the allowed range and what was sent. The API uses it for every request (FastAPI's own 422 body
+never reaches a client) and the SDK for its local check, so both say the same words."""
 
 from __future__ import annotations
 
