@@ -1,4 +1,4 @@
-"""The worker: claims a task, runs the engine shot by shot, encodes, stores the file, marks the task.
+"""The worker: claims a task, renders it (runner.py), stores the file, marks the task.
 
 One worker runs one task at a time and keeps its engine loaded across tasks. It never trusts that it
 still owns a task: every write names its `worker_id`, so if its lease lapsed and the task went to
@@ -17,12 +17,13 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 from shotline.config import Settings
 from shotline.engines.base import Engine, GenerationPlan, ShotPlan, plan_generation
 from shotline.errors import GenerationError, GenerationStopped
 from shotline.schemas import TaskStatus
-from shotline.storage import LocalStorage
+from shotline.storage import from_settings as storage_from_settings
 from shotline.store import TaskRecord, TaskStore, make_engine, migrate
 
 log = logging.getLogger("shotline.worker")
@@ -110,7 +111,7 @@ class Worker:
             migrate(db)
             store = TaskStore(db)
         self.store = store
-        self.storage = LocalStorage(settings.results_dir)
+        self.storage = storage_from_settings(settings)
         self._engine = engine
         self.stopping = threading.Event()
         self.wake = threading.Event()
@@ -165,6 +166,8 @@ class Worker:
     def recover(self) -> None:
         for task_id, status in self.store.recover_orphans(worker_is_gone, self.settings.max_attempts):
             log.warning("task %s was left by a stopped worker; now %s", task_id, status.value)
+            if status.is_terminal:
+                self.storage.delete_checkpoints(task_id)
 
     def run_forever(self) -> None:
         """Take queued tasks in order until `stopping` is set."""
@@ -187,95 +190,57 @@ class Worker:
         """Run one claimed task to its end; returns the status it ended in (QUEUED if handed back)."""
         self.current_task = task.id
         t0 = time.monotonic()
-        tmp = self.settings.work_dir / f"{task.id}.{self.worker_id.rsplit(':', 1)[1]}.mp4"
+        self.settings.work_dir.mkdir(parents=True, exist_ok=True)
+        out_path = self.settings.work_dir / f"{task.id}.{self.worker_id.rsplit(':', 1)[1]}.mp4"
         try:
-            status = self._run(task, tmp)
+            status = self._run(task, out_path)
         finally:
             self.current_task = None
-            tmp.unlink(missing_ok=True)
+            out_path.unlink(missing_ok=True)
         log.info("task %s ended %s in %.2f s", task.id, status.value, time.monotonic() - t0)
         return status
 
-    def _run(self, task: TaskRecord, tmp) -> TaskStatus:  # noqa: ANN001
+    def _run(self, task: TaskRecord, out_path: Path) -> TaskStatus:
+        from shotline.runner import render
+
         plan = plan_generation(task.request, self.engine.spec, seed=task.seed, steps=self.settings.steps)
         progress = Progress(self.store, task, self.worker_id, plan, self.stopping.is_set)
+        labels = {**self.engine.describe(), "seed": str(plan.seed)}
+        metadata = {
+            "comment": labels.get("notice") or f"Shotline, engine {plan.engine}",
+            "shotline_engine": plan.engine,
+            "shotline_seed": str(plan.seed),
+        }
         try:
             progress.check_stop()
-            self.settings.work_dir.mkdir(parents=True, exist_ok=True)
-            labels = encode_task(self.engine, plan, progress, tmp)
-            key = self.storage.save(task.id, tmp)
+            render(self.engine, plan, progress, self.storage, task.id, self.settings.work_dir, out_path, metadata)
+            key = self.storage.save(task.id, out_path)
         except GenerationStopped as stop:
             self.engine.release_memory()
             if stop.why == "canceled":
-                self.store.transition(task.id, TaskStatus.CANCELED, owned_by=self.worker_id)
+                self._end(task, TaskStatus.CANCELED)
                 return TaskStatus.CANCELED
+            # Shutdown: hand the task back; its finished shots stay as checkpoints for the next run.
             self.store.release(task.id, self.worker_id)
             return TaskStatus.QUEUED
         except GenerationError as err:
             self.engine.release_memory()
-            self._fail(task, str(err))
+            self._end(task, TaskStatus.FAILED, reason=str(err))
             return TaskStatus.FAILED
         except Exception as err:  # noqa: BLE001 - a bug must fail one task, not the worker
             self.engine.release_memory()
             log.error("task %s: %s", task.id, "".join(traceback.format_exception(err)))
-            self._fail(
-                task,
-                f"internal error while generating ({type(err).__name__}); the server log has the details "
-                f"under task {task.id}",
-            )
+            reason = (f"internal error while generating ({type(err).__name__}); the server log has the details "
+                      f"under task {task.id}")
+            self._end(task, TaskStatus.FAILED, reason=reason)
             return TaskStatus.FAILED
-        moved = self.store.transition(
-            task.id,
-            TaskStatus.SUCCEED,
-            owned_by=self.worker_id,
-            result_key=key,
-            progress=100,
-            result_extra_json=json.dumps(labels),
-        )
+        moved = self._end(task, TaskStatus.SUCCEED, result_key=key, progress=100,
+                          result_extra_json=json.dumps(labels))
         return TaskStatus.SUCCEED if moved else TaskStatus.QUEUED
 
-    def _fail(self, task: TaskRecord, reason: str) -> None:
-        self.store.transition(task.id, TaskStatus.FAILED, owned_by=self.worker_id, reason=reason)
-
-
-def encode_task(engine: Engine, plan: GenerationPlan, progress: Progress, path) -> dict[str, str]:  # noqa: ANN001
-    """Generate every shot and stream it into one mp4 at `path`: exact frame ranges with a hard cut at
-    each shot boundary, and one continuous audio track. Returns the labels the result carries."""
-    from shotline.media.audio import AudioJoiner
-    from shotline.media.mp4 import Mp4Writer
-
-    labels = engine.describe()
-    metadata = {
-        "comment": labels.get("notice") or f"Shotline, engine {plan.engine}",
-        "shotline_engine": plan.engine,
-        "shotline_seed": str(plan.seed),
-    }
-    writer: Mp4Writer | None = None
-    joiner: AudioJoiner | None = None
-    try:
-        for shot in plan.shots:
-            out = engine.generate_shot(plan, shot, progress.for_shot(shot))
-            if writer is None:
-                rate = out.sample_rate if plan.sound else None
-                writer = Mp4Writer(path, width=plan.width, height=plan.height, fps=plan.fps, audio_rate=rate,
-                                   metadata=metadata)
-                joiner = AudioJoiner(rate) if rate else None
-            if joiner is not None:
-                if out.audio is None:
-                    raise GenerationError("the engine returned no sound although sound was asked for")
-                sr = joiner.sample_rate
-                start = round(shot.start_frame * sr / plan.fps)
-                end = round((shot.start_frame + shot.frames) * sr / plan.fps)
-                writer.write_audio(joiner.add_shot(out.audio, end - start))
-            for frame in out.frames:
-                writer.write_frame(frame)
-            progress.shot_encoded(shot)
-            progress.check_stop()
-        assert writer is not None
-        writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    labels["seed"] = str(plan.seed)
-    return labels
+    def _end(self, task: TaskRecord, status: TaskStatus, **values: object) -> bool:
+        """Write a terminal status (if this worker still owns the task) and drop its checkpoints."""
+        moved = self.store.transition(task.id, status, owned_by=self.worker_id, **values)
+        if moved:
+            self.storage.delete_checkpoints(task.id)
+        return moved

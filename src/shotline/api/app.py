@@ -15,7 +15,7 @@ from shotline.api.routes import files, health, kling
 from shotline.config import Settings
 from shotline.queue.inprocess import InProcessQueue
 from shotline.service import Service
-from shotline.storage import LocalStorage
+from shotline.storage import from_settings as storage_from_settings
 from shotline.store import KeyStore, TaskStore, make_engine, migrate
 
 log = logging.getLogger("shotline.api")
@@ -25,7 +25,7 @@ def build_service(settings: Settings) -> tuple[Service, InProcessQueue]:
     db = make_engine(settings.resolved_database_url)
     migrate(db)
     keys = KeyStore(db)
-    storage = LocalStorage(settings.results_dir)
+    storage = storage_from_settings(settings)
     storage.ensure()
     queue = InProcessQueue(settings)
     return Service(settings=settings, tasks=TaskStore(db), keys=keys, storage=storage, queue=queue), queue

@@ -1,5 +1,17 @@
-"""Where finished videos live, and the signed URLs that hand them out."""
+"""Where finished videos (and per-shot checkpoints) live, and the signed URLs that hand them out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from shotline.storage.local import LocalStorage
 
-__all__ = ["LocalStorage"]
+if TYPE_CHECKING:
+    from shotline.config import Settings
+
+
+def from_settings(settings: Settings) -> LocalStorage:
+    return LocalStorage(settings.results_dir, checkpoints=settings.data_dir / "checkpoints")
+
+
+__all__ = ["LocalStorage", "from_settings"]

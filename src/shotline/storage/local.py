@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 _KEY = re.compile(r"^[0-9a-f-]{36}\.mp4$")
+_TASK = re.compile(r"^[0-9a-f-]{36}$")
+_NAME = re.compile(r"^[0-9A-Za-z._-]{1,128}$")
 
 
 class LocalStorage:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, checkpoints: Path | None = None) -> None:
         self.root = root
+        self.checkpoints = checkpoints or root.parent / "checkpoints"
 
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -41,3 +45,29 @@ class LocalStorage:
             return os.access(self.root, os.W_OK)
         except OSError:
             return False
+
+    # Checkpoints: per-shot files a requeued task resumes from (see runner.py). Local ones stay where they
+    # are put, so `put_checkpoint` moves the file and hands back its new path.
+
+    def _checkpoint_dir(self, task_id: str) -> Path:
+        if not _TASK.match(task_id):
+            raise ValueError(f"not a task id: {task_id!r}")
+        return self.checkpoints / task_id
+
+    def put_checkpoint(self, task_id: str, name: str, src: Path) -> Path:
+        if not _NAME.match(name):
+            raise ValueError(f"bad checkpoint name {name!r}")
+        folder = self._checkpoint_dir(task_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        dest = folder / name
+        os.replace(src, dest)
+        return dest
+
+    def get_checkpoint(self, task_id: str, name: str, work_dir: Path) -> Path | None:  # noqa: ARG002
+        if not _NAME.match(name):
+            return None
+        path = self._checkpoint_dir(task_id) / name
+        return path if path.is_file() else None
+
+    def delete_checkpoints(self, task_id: str) -> None:
+        shutil.rmtree(self._checkpoint_dir(task_id), ignore_errors=True)
