@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shotline.config import Settings
+from tests.services import ScaleServices, free_port, require_postgres, require_redis  # noqa: F401 (free_port re-exported)
 
 KEY_A, KEY_B = "test-key-a", "test-key-b"
 AUTH_A = {"Authorization": f"Bearer {KEY_A}"}
@@ -26,9 +26,32 @@ RESULT = "/v3/async/task-result"
 TERMINAL = {"TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED", "TASK_STATUS_CANCELED"}
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", api_keys=[KEY_A, KEY_B], embedded_worker=False, _env_file=None)
+BACKENDS = ["embedded", "scale"]
+
+
+@pytest.fixture(scope="session")
+def scale_services() -> Iterator[ScaleServices]:
+    """PostgreSQL + Redis (checked, with the command to start them if down) + a moto S3 server."""
+    from tests.services import MotoServer
+
+    require_postgres()
+    require_redis()
+    services = ScaleServices(MotoServer())
+    yield services
+    services.close()
+
+
+def backend_overrides(request: pytest.FixtureRequest, backend: str) -> dict[str, str]:
+    if backend == "embedded":
+        return {}
+    return request.getfixturevalue("scale_services").settings_overrides()
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Embedded (SQLite, in-process queue, local files) and scale-out (PostgreSQL, Celery on Redis, S3)."""
+    return Settings(data_dir=tmp_path / "data", api_keys=[KEY_A, KEY_B], embedded_worker=False, _env_file=None,
+                    **backend_overrides(request, request.param))
 
 
 @pytest.fixture
@@ -49,16 +72,11 @@ def task_count(c: TestClient) -> int:
         return int(s.scalar(select(func.count()).select_from(Task)) or 0)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LiveServer:
-    """`python -m shotline serve` in its own process group, with its worker child."""
+    """`python -m shotline serve` in its own process group: with the embedded queue, its worker is its
+    child; with `overrides` for the scale-out backend, `workers` separate `shotline worker` processes."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, overrides: dict[str, str] | None = None, workers: int = 1, **env: str) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -70,10 +88,32 @@ class LiveServer:
             "SHOTLINE_LEASE_S": "10",
             "SHOTLINE_HEARTBEAT_S": "0.5",
             "SHOTLINE_POLL_S": "0.2",
+            **{f"SHOTLINE_{k.upper()}": str(v) for k, v in (overrides or {}).items()},
             **env,
         }
+        self.scale = self.env.get("SHOTLINE_QUEUE") == "celery"
+        self.worker_count = workers if self.scale else 0
+        self.workers: list[subprocess.Popen[bytes]] = []
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"server-{self.port}.log"
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        """One more `shotline worker` process (scale-out backend), logging to its own file."""
+        log = self.data_dir.parent / f"worker-{self.port}-{len(self.workers)}.log"
+        proc = subprocess.Popen([sys.executable, "-m", "shotline", "worker"], env=self.env,
+                                stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        proc.log_path = log  # type: ignore[attr-defined]
+        self.workers.append(proc)
+        return proc
+
+    def ensure_workers(self) -> None:
+        """Replace workers that have exited (after a test killed one)."""
+        alive = [w for w in self.workers if w.poll() is None]
+        for _ in range(self.worker_count - len(alive)):
+            self.start_worker()
+
+    def worker_logs(self) -> str:
+        return "".join(p.log_path.read_text() for p in self.workers)  # type: ignore[attr-defined]
 
     def start(self, wait_ready: bool = True) -> LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -82,6 +122,8 @@ class LiveServer:
             [sys.executable, "-m", "shotline", "serve"], env=self.env, stdout=self._log_file,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
+        while len([w for w in self.workers if w.poll() is None]) < self.worker_count:
+            self.start_worker()
         deadline = time.monotonic() + 90
         path = "/readyz" if wait_ready else "/healthz"
         while time.monotonic() < deadline:
@@ -102,6 +144,15 @@ class LiveServer:
         self.proc.wait(30)
 
     def stop(self) -> None:
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in self.workers:
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(10)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -137,6 +188,17 @@ def wait_terminal(http: httpx.Client, task_id: str, timeout: float = 120) -> dic
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The embedded default as a user runs it."""
     server = LiveServer(tmp_path_factory.mktemp("live") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A live server on each backend: embedded, and API + `shotline worker` processes on PostgreSQL,
+    Redis and S3."""
+    overrides = backend_overrides(request, request.param)
+    server = LiveServer(tmp_path_factory.mktemp(f"live-{request.param}") / "data", overrides).start()
     yield server
     server.stop()

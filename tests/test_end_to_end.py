@@ -29,17 +29,18 @@ FPS = 24
 
 
 @pytest.fixture(scope="module")
-def results(live_server: LiveServer, tmp_path_factory) -> dict[str, tuple[dict, Path]]:
+def results(backend_server: LiveServer, tmp_path_factory) -> dict[str, tuple[dict, Path]]:
     """Submit every case at once (they queue), then wait for each and download its video."""
     out_dir = tmp_path_factory.mktemp("videos")
-    with live_server.client() as http:
+    with backend_server.client() as http:
         ids = {name: http.post(CREATE, json=body).json()["task_id"] for name, body in CASES.items()}
         done = {}
         for name, task_id in ids.items():
             body = wait_terminal(http, task_id)
             assert body["task"]["status"] == "TASK_STATUS_SUCCEED", body
             path = out_dir / f"{name}.mp4"
-            r = httpx.get(body["videos"][0]["video_url"], timeout=30)  # no Authorization: the URL is signed
+            # No Authorization: the URL is signed. With S3 storage it redirects to the object store.
+            r = httpx.get(body["videos"][0]["video_url"], timeout=30, follow_redirects=True)
             assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
             path.write_bytes(r.content)
             done[name] = (body, path)
@@ -125,13 +126,14 @@ def test_multi_shot_segments_are_exactly_the_shots(results) -> None:
             assert aligned < off * 0.5, (shot.index, shift, aligned, off)
 
 
-def test_same_seed_same_video(live_server: LiveServer) -> None:
+def test_same_seed_same_video(backend_server: LiveServer) -> None:
     body = {"prompt": "a lighthouse", "duration": 3, "aspect_ratio": "1:1", "sound": True, "extra": {"seed": 99}}
     digests = []
-    with live_server.client() as http:
+    with backend_server.client() as http:
         for _ in range(2):
             result = wait_terminal(http, http.post(CREATE, json=body).json()["task_id"])
-            digests.append(hashlib.sha256(httpx.get(result["videos"][0]["video_url"]).content).hexdigest())
+            video = httpx.get(result["videos"][0]["video_url"], follow_redirects=True).content
+            digests.append(hashlib.sha256(video).hexdigest())
     assert digests[0] == digests[1]
 
 
@@ -142,18 +144,23 @@ def _with_query(url: str, **changes: str) -> str:
     return urlunparse(parts._replace(query=urlencode(query)))
 
 
-def test_signed_url_rules(results, live_server: LiveServer) -> None:
+def test_signed_url_rules(results, backend_server: LiveServer) -> None:
+    live_server = backend_server
     body, path = results["16x9-sound"]
     url = body["videos"][0]["video_url"]
     size = path.stat().st_size
-    # Range requests, as a browser seeking in a <video> makes them.
-    r = httpx.get(url, headers={"Range": "bytes=100-199"})
+    # Range requests, as a browser seeking in a <video> makes them (through the redirect with S3).
+    r = httpx.get(url, headers={"Range": "bytes=100-199"}, follow_redirects=True)
     assert r.status_code == 206 and r.content == path.read_bytes()[100:200]
     assert r.headers["content-range"] == f"bytes 100-199/{size}"
-    r = httpx.get(url, headers={"Range": f"bytes={size + 10}-"})
-    assert r.status_code == 416 and r.json()["metadata"]["field"] == "Range"
-    head = httpx.head(url)
+    head = httpx.head(url, follow_redirects=True)
     assert head.status_code == 200 and int(head.headers["content-length"]) == size
+    if live_server.scale:
+        first = httpx.get(url)
+        assert first.status_code == 307 and first.headers["location"].startswith(live_server.env["SHOTLINE_S3_ENDPOINT_URL"])
+    else:
+        r = httpx.get(url, headers={"Range": f"bytes={size + 10}-"})
+        assert r.status_code == 416 and r.json()["metadata"]["field"] == "Range"
     # Tampering with anything signed is a 403 in the error shape.
     sig = parse_qs(urlparse(url).query)["signature"][0]
     for bad in (_with_query(url, signature="0" * 64), _with_query(url, expires=str(int(time.time()) + 99999)),
@@ -178,6 +185,7 @@ def test_signed_url_rules(results, live_server: LiveServer) -> None:
         assert r.status_code in (403, 404) and r.json()["code"] in (403, 404)
 
 
-def test_readyz_reports_the_loaded_worker(live_server: LiveServer) -> None:
-    body = httpx.get(live_server.base_url + "/readyz").json()
-    assert body["status"] == "ready" and body["checks"] == {"store": "ok", "storage": "ok", "worker": "ok"}
+def test_readyz_reports_the_loaded_worker(backend_server: LiveServer) -> None:
+    body = httpx.get(backend_server.base_url + "/readyz").json()
+    assert body["status"] == "ready"
+    assert body["checks"] == {"store": "ok", "storage": "ok", "queue": "ok", "worker": "ok"}

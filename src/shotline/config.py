@@ -47,8 +47,49 @@ class Settings(BaseSettings):
     # CPU threads for torch in the worker (0: torch's default). Fixed per machine for repeatable output.
     torch_threads: int = Field(0, ge=0)
 
-    queue: Literal["inprocess"] = "inprocess"
-    storage: Literal["local"] = "local"
+    # Real-weights engines (ltx2, wan; docs/engines/). Weights: a local directory in diffusers format, or a
+    # Hugging Face repo id already in the local cache. The server never downloads them.
+    model: str = ""
+    # wan's text-to-audio pipeline (StableAudio) for sound=true; empty: wan serves sound=false only.
+    audio_model: str = ""
+    # Branch, tag or commit of `model` when it is a cached repo id; empty: the cached main.
+    model_revision: str = ""
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 on a GPU, fp32 on a CPU
+    device: str = "auto"  # auto: cuda when there is one, else cpu; or e.g. cuda:1
+    quality: Literal["draft", "standard"] = "standard"  # draft: about half the steps
+    # Resolution table of the engine (ltx2: 720p, 540p, test; wan: 480p, 720p, test); empty: its first.
+    preset: str = ""
+    # Memory, for cards the model does not fit whole (docs/engines/ltx2.md has the figures). text-encoder:
+    # the text encoder waits in RAM and visits the GPU only to encode prompts; model: every component
+    # waits in RAM and visits in turn; group: layer by layer, prefetched on a side stream (least memory).
+    offload: Literal["none", "text-encoder", "model", "group"] = "none"
+    vae_tiling: bool = False  # decode the video in tiles: less peak memory for long or large clips
+    quantize: Literal["none", "int8", "fp8"] = "none"  # the transformer's weights through torchao
+    # Wan only: skip transformer work on steps that change little (off by default; costs some detail).
+    step_cache: Literal["none", "first-block", "pyramid"] = "none"
+    step_cache_threshold: float = Field(0.05, gt=0, le=1)
+    audio_steps: int = Field(0, ge=0, le=500)  # text-to-audio steps; 0: 100 (standard) or 50 (draft)
+
+    # inprocess: `shotline serve` runs its own worker. celery: workers are `shotline worker` processes fed
+    # through the broker (one per GPU, on any machine that reaches the database, broker and storage).
+    queue: Literal["inprocess", "celery"] = "inprocess"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    celery_queue: str = "shotline"
+    # Redis redelivers an unacknowledged message after this long; it must exceed the longest task. A lost
+    # or late message is harmless either way: the task row decides who runs what.
+    visibility_timeout_s: int = Field(4 * 3600, ge=60)
+    # A QUEUED task whose dispatch message may have been lost (API crash after commit, broker restart) is
+    # sent again after this long.
+    redispatch_s: float = Field(10.0, gt=0)
+
+    storage: Literal["local", "s3"] = "local"
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""  # empty: AWS; set for MinIO or another S3-compatible store
+    s3_region: str = "us-east-1"
+    s3_prefix: str = "shotline/"
+
+    # Tasks one key may have waiting or running at once; past it, a create is a 429 with Retry-After.
+    max_queued_per_key: int = Field(50, ge=1)
     # Run the worker as a child process of `shotline serve` (the embedded default).
     embedded_worker: bool = True
 
@@ -61,6 +102,10 @@ class Settings(BaseSettings):
     poll_s: float = Field(0.5, gt=0)
 
     max_body_bytes: int = Field(64 * 1024, ge=1024)
+    # The API process's GIL switch interval. Request handlers run in a thread pool and wait on the
+    # database many times per request; with Python's default 5 ms, each wait can cost a full interval
+    # behind busy threads (measured: submit p99 713 ms at 200 req/s on PostgreSQL; 0.5 ms: under 25 ms).
+    api_switch_interval_s: float = Field(0.0005, gt=0, le=0.1)
     log_level: str = "INFO"
 
     @field_validator("api_keys", mode="before")

@@ -222,6 +222,13 @@ class TaskResultResponse(BaseModel):
     extra: ResultExtra = Field(default_factory=ResultExtra)
 
 
+class TaskListResponse(BaseModel):
+    """`GET /v3/async/tasks`: the key's tasks, newest first, each as its task-result body."""
+
+    tasks: list[TaskResultResponse]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null on the last.")
+
+
 class ErrorBody(BaseModel):
     """The one error shape (contract §5) for every non-2xx answer."""
 

@@ -3,41 +3,41 @@ it in a thread pool so the event loop never waits on the database."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Protocol
-from urllib.parse import urlencode
+from pathlib import Path
 
 from shotline.config import Settings
 from shotline.engines.base import plan_generation
-from shotline.engines.registry import get_spec
-from shotline.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
+from shotline.engines.registry import spec_for
+from shotline.faults import failpoint
+from shotline.errors import Conflict, InvalidRequest, NotFound, RateLimited, Unauthorized
 from shotline.schemas import (
     SEED_MAX,
     CreateTaskRequest,
     DebugInfo,
     ResultExtra,
     TaskInfo,
+    TaskListResponse,
     TaskResultResponse,
     TaskStatus,
     VideoItem,
 )
-from shotline.storage import LocalStorage
-from shotline.storage import signing
+from shotline.queue import Queue
+from shotline.storage import Storage
+from shotline.storage.signing import UrlSigner
 from shotline.store import KeyStore, NewTask, TaskRecord, TaskStore
 from shotline.store.keys import hash_key, key_id_for
+from shotline.store.tasks import QuotaExceeded
 
 TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 DEFAULT_RUN_SECONDS = 10.0  # ETA guess before any task has finished on this engine
-
-
-class Queue(Protocol):
-    def notify(self, task_id: str) -> None: ...
 
 
 @dataclass
@@ -45,12 +45,13 @@ class Service:
     settings: Settings
     tasks: TaskStore
     keys: KeyStore
-    storage: LocalStorage
+    storage: Storage
     queue: Queue
 
     def __post_init__(self) -> None:
-        self.spec = get_spec(self.settings.engine)
-        self._secret = self.settings.signing_secret()
+        # The engine as this deployment runs it (preset, quality, sound): the worker plans with the same.
+        self.spec = spec_for(self.settings.engine, self.settings)
+        self.signer = UrlSigner(self.settings.signing_secret, self.settings.video_url_ttl_s, self.settings.public_url)
         self._config_keys = {hash_key(raw): key_id_for(raw) for raw in self.settings.api_keys}
 
     # ------------------------------------------------------------------------------------------ auth
@@ -90,17 +91,19 @@ class Service:
         self.spec.check_inputs(plan)
         # Idempotency compares what the client asked for (defaults filled in), not the random seed.
         request_hash = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
-        task, created = self.tasks.create(
-            NewTask(
-                owner=owner,
-                request=request.model_copy(update={"seed": seed}),
-                engine=self.spec.name,
-                seed=seed,
-                request_hash=request_hash,
-                idempotency_key=idempotency_key,
-            )
-        )
+        new = NewTask(owner=owner, request=request.model_copy(update={"seed": seed}), engine=self.spec.name,
+                      seed=seed, request_hash=request_hash, idempotency_key=idempotency_key)
+        try:
+            task, created = self.tasks.create(new, max_active=self.settings.max_queued_per_key)
+        except QuotaExceeded as full:
+            wait = max(1, round(self._typical_run_seconds(self.spec.name)))
+            raise RateLimited(
+                f"this key has {full.active} tasks queued or running (the limit is {full.limit}); "
+                f"retry after {wait} s, when one has finished", headers={"Retry-After": str(wait)},
+                metadata={"active": full.active, "limit": full.limit},
+            ) from None
         if created:
+            failpoint("after_commit")  # fault tests: the API dies after the commit, before the send
             self.queue.notify(task.id)
         return task.id
 
@@ -118,11 +121,13 @@ class Service:
         return task
 
     def result(self, owner: str, task_id: str | None, base_url: str) -> TaskResultResponse:
-        task = self.get_task(owner, task_id)
+        return self._result_of(self.get_task(owner, task_id), base_url)
+
+    def _result_of(self, task: TaskRecord, base_url: str) -> TaskResultResponse:
         videos = []
         if task.status is TaskStatus.SUCCEED and task.result_key:
             videos.append(
-                VideoItem(video_url=self.video_url(task.id, base_url),
+                VideoItem(video_url=self.signer.url(task.id, base_url),
                           video_url_ttl=str(self.settings.video_url_ttl_s))
             )
         labels = {k: v for k, v in task.result_extra.items() if k != "seed"}
@@ -152,8 +157,7 @@ class Service:
     def eta(self, task: TaskRecord) -> int:
         if task.status.is_terminal:
             return 0
-        recent = self.tasks.recent_run_seconds(task.engine)
-        typical = statistics.median(recent) if recent else DEFAULT_RUN_SECONDS
+        typical = self._typical_run_seconds(task.engine)
         if task.status is TaskStatus.PROCESSING:
             elapsed = max(0.0, time.time() - (task.started_at_ms or task.created_at_ms) / 1000)
             if task.progress >= 5:
@@ -162,31 +166,51 @@ class Service:
         ahead = self.tasks.queue_position(task) + self.tasks.processing_count()
         return max(1, round((ahead + 1) * typical))
 
+    def _typical_run_seconds(self, engine: str) -> float:
+        recent = self.tasks.recent_run_seconds(engine)
+        return statistics.median(recent) if recent else DEFAULT_RUN_SECONDS
+
+    # ------------------------------------------------------------------------------------ cancel, list
+
+    def cancel(self, owner: str, task_id: str, base_url: str) -> TaskResultResponse:
+        self.get_task(owner, task_id)
+        task, was_live = self.tasks.request_cancel(task_id, owner)
+        if task is None:
+            raise NotFound("task_id: no such task", field="task_id")
+        if not was_live:
+            raise Conflict(f"task_id: the task already ended ({task.status.value}); it is left as it is",
+                           field="task_id", metadata={"status": task.status.value})
+        return self._result_of(task, base_url)
+
+    def list(self, owner: str, base_url: str, *, status: str | None, limit: int, cursor: str | None) -> TaskListResponse:
+        wanted = None
+        if status:
+            try:
+                wanted = TaskStatus(status)
+            except ValueError:
+                options = ", ".join(s.value for s in TaskStatus)
+                raise InvalidRequest(f"status: must be one of {options}, got {status!r}", field="status") from None
+        before = decode_cursor(cursor) if cursor else None
+        rows = self.tasks.list_page(owner, status=wanted, limit=limit + 1, before=before)
+        page, more = rows[:limit], len(rows) > limit
+        return TaskListResponse(
+            tasks=[self._result_of(t, base_url) for t in page],
+            next_cursor=encode_cursor(page[-1]) if more and page else None,
+        )
+
     # ----------------------------------------------------------------------------------------- files
 
-    def video_url(self, task_id: str, base_url: str) -> str:
-        expires, sig = signing.sign(self._secret, task_id, self.settings.video_url_ttl_s)
-        base = (self.settings.public_url or base_url).rstrip("/")
-        return f"{base}/v3/files/{task_id}/video.mp4?" + urlencode({"expires": expires, "signature": sig})
-
-    def signed_file(self, task_id: str, expires: str | None, signature: str | None):  # noqa: ANN201
-        """The local path of a finished video for a valid signed URL; 403 if tampered or expired."""
+    def signed_file(self, task_id: str, expires: str | None, signature: str | None) -> Path | str:
+        """What a signed video link leads to: a local file, or a short-lived object-store URL to redirect
+        to. 403 if the link was altered or expired; 404 if the video is gone."""
         if not TASK_ID.match(task_id):
             raise NotFound("task_id: no such video", field="task_id")
-        if not expires or not signature or not expires.isdigit() or len(expires) > 12:
-            raise Forbidden("signature: this video link is not signed; ask the task result for a fresh video_url",
-                            field="signature")
-        why = signing.verify(self._secret, task_id, int(expires), signature)
-        if why == "expired":
-            raise Forbidden("expires: this video link has expired; ask the task result for a fresh video_url",
-                            field="expires")
-        if why is not None:
-            raise Forbidden("signature: this video link's signature is not valid", field="signature")
+        seconds_left = self.signer.check(task_id, expires, signature)
         task = self.tasks.get(task_id)
-        path = self.storage.path(task.result_key) if task and task.result_key else None
-        if path is None:
+        where = self.storage.locate(task.result_key, seconds_left) if task and task.result_key else None
+        if where is None:
             raise NotFound("task_id: this video no longer exists", field="task_id")
-        return path
+        return where
 
     # ---------------------------------------------------------------------------------------- health
 
@@ -197,10 +221,11 @@ class Service:
             checks["store"] = "ok"
         except Exception as err:  # noqa: BLE001 - any failure means not ready, and says why
             checks["store"] = f"unreachable: {type(err).__name__}"
-        checks["storage"] = "ok" if self.storage.writable() else "not writable"
+        checks["storage"] = "ok" if self.storage.writable() else "not reachable or not writable"
+        checks["queue"] = self.queue.check()
         try:
             live = self.tasks.live_workers(max_age_s=max(10.0, self.settings.lease_s))
-            ready = [w for w in live if w.state == "ready" and w.engine == self.spec.name]
+            ready = [w for w in live if w.state == "ready" and w.engine == self.settings.engine]
             if ready:
                 checks["worker"] = "ok"
             elif live:
@@ -214,3 +239,18 @@ class Service:
 
 def _str_or_empty(value: int | None) -> str:
     return "" if value is None else str(value)
+
+
+def encode_cursor(task: TaskRecord) -> str:
+    return base64.urlsafe_b64encode(f"{task.created_at_ms}:{task.id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        created, _, task_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
+        if not TASK_ID.match(task_id):
+            raise ValueError(task_id)
+        return int(created), task_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("cursor: not a cursor this server handed out; use next_cursor from the previous "
+                             "page", field="cursor") from None

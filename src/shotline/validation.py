@@ -88,7 +88,8 @@ def _show(value: Any) -> str:
 
 def _message(err: dict[str, Any], info: Any, holder: type[BaseModel] | None) -> str:
     kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
-    b = _bounds(info)
+    # Bounds from the model field; for query parameters (no model here) from the error itself.
+    b = _bounds(info) or {k: v for k, v in ctx.items() if k in ("ge", "gt", "le", "lt")}
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
@@ -126,7 +127,7 @@ def invalid_request(errors: Sequence[dict[str, Any]], model: type[BaseModel]) ->
     items = []
     for err in errors:
         loc = list(err.get("loc", ()))
-        if loc and loc[0] == "body":
+        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
             loc = loc[1:]
         kind = err.get("type", "")
         if kind == "shotline_field":

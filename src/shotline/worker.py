@@ -116,6 +116,10 @@ class Worker:
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.current_task: str | None = None
+        # Called with a task id this worker handed back to the queue (a brokered queue re-sends it).
+        self.on_requeue: Callable[[str], None] | None = None
+        # Why the engine is not loaded (None: loaded, or not tried yet). Tasks claimed meanwhile end FAILED with it.
+        self.load_error: str | None = None
 
     @property
     def engine(self) -> Engine:
@@ -124,7 +128,10 @@ class Worker:
 
     # --------------------------------------------------------------------------------------- lifecycle
 
-    def load(self) -> None:
+    def load(self) -> bool:
+        """Load the engine. A failure (missing or damaged weights, a bad setting) is recorded, not raised: a
+        worker that exited would be restarted in a loop, so it stays up, ends each task it claims FAILED with
+        the reason, and tries loading again for the next one (the operator may have fixed the weights)."""
         from shotline.engines.registry import create_engine
 
         self.store.register_worker(self.worker_id, HOSTNAME, os.getpid(), self.settings.engine)
@@ -137,11 +144,21 @@ class Worker:
             if self._engine is None:
                 self._engine = create_engine(self.settings.engine, self.settings)
             self._engine.load()
-        except Exception as err:
-            self.store.worker_heartbeat(self.worker_id, state="failed", detail=f"{type(err).__name__}: {err}")
-            raise
+        except Exception as err:  # noqa: BLE001 - any load failure is the reason of the tasks it blocks
+            first = (str(err).strip().splitlines() or [""])[0]
+            self.load_error = first if isinstance(err, GenerationError) else (
+                f"engine {self.settings.engine} could not be loaded ({type(err).__name__}: {first}); the server "
+                "log has the details")
+            log.error("engine %s failed to load: %s", self.settings.engine, self.load_error,
+                      exc_info=not isinstance(err, GenerationError))
+            if self._engine is not None:
+                self._engine.release_memory()
+            self.store.worker_heartbeat(self.worker_id, state="failed", detail=self.load_error)
+            return False
+        self.load_error = None
         log.info("engine %s loaded in %.2f s (worker %s)", self.settings.engine, time.monotonic() - t0, self.worker_id)
         self.store.worker_heartbeat(self.worker_id, state="ready")
+        return True
 
     def heartbeat_once(self) -> None:
         self.store.worker_heartbeat(self.worker_id)
@@ -168,6 +185,13 @@ class Worker:
             log.warning("task %s was left by a stopped worker; now %s", task_id, status.value)
             if status.is_terminal:
                 self.storage.delete_checkpoints(task_id)
+
+    def run_one(self, task_id: str | None = None) -> TaskStatus | None:
+        """Claim `task_id` if it is still queued, else the oldest queued task, and run it."""
+        task = self.store.claim(task_id, self.worker_id, self.settings.lease_s) if task_id else None
+        if task is None:
+            task = self.store.claim_next(self.worker_id, self.settings.lease_s)
+        return self.run_task(task) if task is not None else None
 
     def run_forever(self) -> None:
         """Take queued tasks in order until `stopping` is set."""
@@ -203,6 +227,9 @@ class Worker:
     def _run(self, task: TaskRecord, out_path: Path) -> TaskStatus:
         from shotline.runner import render
 
+        if self.load_error is not None and not self.load():
+            self._end(task, TaskStatus.FAILED, reason=self.load_error)
+            return TaskStatus.FAILED
         plan = plan_generation(task.request, self.engine.spec, seed=task.seed, steps=self.settings.steps)
         progress = Progress(self.store, task, self.worker_id, plan, self.stopping.is_set)
         labels = {**self.engine.describe(), "seed": str(plan.seed)}
@@ -221,7 +248,8 @@ class Worker:
                 self._end(task, TaskStatus.CANCELED)
                 return TaskStatus.CANCELED
             # Shutdown: hand the task back; its finished shots stay as checkpoints for the next run.
-            self.store.release(task.id, self.worker_id)
+            if self.store.release(task.id, self.worker_id) and self.on_requeue is not None:
+                self.on_requeue(task.id)
             return TaskStatus.QUEUED
         except GenerationError as err:
             self.engine.release_memory()

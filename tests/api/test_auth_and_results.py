@@ -54,10 +54,18 @@ def test_database_keys_work_and_revocation_is_immediate(client: TestClient) -> N
 
 
 def test_keys_are_stored_hashed(client: TestClient) -> None:
-    keys = client.app.state.service.keys
-    _, raw = keys.create("hashed")
+    from sqlalchemy import select
+
+    from shotline.store.models import ApiKey
+
+    service = client.app.state.service
+    _, raw = service.keys.create("hashed")
+    with service.tasks.session() as s:
+        rows = s.execute(select(ApiKey)).scalars().all()
+    stored = [str(getattr(r, c.name)) for r in rows for c in ApiKey.__table__.columns]
+    assert rows and not any(raw in value for value in stored)
     db_file = client.app.state.settings.data_dir / "shotline.db"
-    for path in db_file.parent.glob("shotline.db*"):
+    for path in db_file.parent.glob("shotline.db*"):  # the embedded SQLite files, byte for byte
         assert raw.encode() not in path.read_bytes()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,9 +12,9 @@ from fastapi import FastAPI
 from shotline import __version__
 from shotline.api import errors
 from shotline.api.limits import BodyLimits
-from shotline.api.routes import files, health, kling
+from shotline.api.routes import files, health, kling, tasks
 from shotline.config import Settings
-from shotline.queue.inprocess import InProcessQueue
+from shotline.queue import Queue, make_queue
 from shotline.service import Service
 from shotline.storage import from_settings as storage_from_settings
 from shotline.store import KeyStore, TaskStore, make_engine, migrate
@@ -21,14 +22,14 @@ from shotline.store import KeyStore, TaskStore, make_engine, migrate
 log = logging.getLogger("shotline.api")
 
 
-def build_service(settings: Settings) -> tuple[Service, InProcessQueue]:
+def build_service(settings: Settings) -> tuple[Service, Queue]:
     db = make_engine(settings.resolved_database_url)
     migrate(db)
-    keys = KeyStore(db)
+    tasks = TaskStore(db)
     storage = storage_from_settings(settings)
     storage.ensure()
-    queue = InProcessQueue(settings)
-    return Service(settings=settings, tasks=TaskStore(db), keys=keys, storage=storage, queue=queue), queue
+    queue = make_queue(settings, tasks)
+    return Service(settings=settings, tasks=tasks, keys=KeyStore(db), storage=storage, queue=queue), queue
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sys.setswitchinterval(settings.api_switch_interval_s)
         if not settings.api_keys and service.keys.count_live() == 0:
             log.warning("no API keys yet: every request will get 401. Create one with `shotline keys create` "
                         "or set SHOTLINE_API_KEYS")
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.queue = queue
     errors.install(app)
     app.include_router(kling.router)
+    app.include_router(tasks.router)
     app.include_router(files.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)

@@ -8,10 +8,11 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shotline.validation import invalid_request
-from shotline.errors import InternalError, MethodNotAllowed, NotFound, ShotlineError
+from shotline.errors import InternalError, MethodNotAllowed, NotFound, ServiceUnavailable, ShotlineError
 from shotline.schemas import CreateTaskRequest
 
 log = logging.getLogger("shotline.api")
@@ -43,6 +44,14 @@ def install(app: FastAPI) -> None:
         generic = ShotlineError(str(err.detail))
         generic.status_code = err.status_code  # type: ignore[misc]
         return error_response(generic)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(request: Request, err: Exception) -> JSONResponse:
+        # The database restarting or unreachable is not a bug: say so, and when to come back.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(err).__name__)
+        return error_response(ServiceUnavailable("the database is unreachable right now; retry in a few seconds",
+                                                 headers={"Retry-After": "5"}))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, err: Exception) -> JSONResponse:

@@ -39,8 +39,8 @@ def generate(
     shot: Annotated[list[str] | None, typer.Option(help='A shot "prompt:seconds"; repeat for multi-shot.')] = None,
     seed: Annotated[int | None, typer.Option(help="Seed, to repeat a video exactly.")] = None,
     base_url: Annotated[str | None, typer.Option(
-        help="A running server [env SHOTLINE_BASE_URL]; without one, an embedded server runs for this command.")] = None,
-    api_key: Annotated[str | None, typer.Option(help="API key for --base-url [env SHOTLINE_API_KEY].")] = None,
+        help="A running server (env SHOTLINE_BASE_URL); without one, an embedded server runs for this command.")] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key for --base-url (env SHOTLINE_API_KEY).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final result as JSON (for scripts).")] = False,
 ) -> None:
     """Generate a video and save it as an mp4, with a progress bar."""

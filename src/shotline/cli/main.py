@@ -10,7 +10,19 @@ from rich.console import Console
 from rich.table import Table
 
 from shotline.cli.generate import generate
-from shotline.config import Settings
+from shotline.cli.options import (
+    BrokerUrl,
+    DatabaseUrl,
+    DataDir,
+    Engine,
+    QueueKind,
+    S3Bucket,
+    S3Endpoint,
+    StorageKind,
+    build_settings,
+)
+from shotline.cli.models import ModelPath, models_app
+from shotline.cli.worker import worker
 
 app = typer.Typer(help="Shotline: the Kling v3.0 Pro text-to-video API on your own GPUs.", no_args_is_help=True,
                   add_completion=False)
@@ -18,31 +30,39 @@ keys_app = typer.Typer(help="API keys (stored hashed; shown once at creation).",
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(models_app, name="models")
 app.command()(generate)
+app.command()(worker)
 
 err = Console(stderr=True)
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory [env SHOTLINE_DATA_DIR].")]
-
-
-def _settings(**overrides: object) -> Settings:
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+_settings = build_settings
 
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind [env SHOTLINE_HOST, default 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [env SHOTLINE_PORT, default 8000].")] = None,
-    engine: Annotated[str | None, typer.Option(help="Engine: tiny [env SHOTLINE_ENGINE].")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (env SHOTLINE_HOST, default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (env SHOTLINE_PORT, default 8000).")] = None,
+    engine: Engine = None,
+    model: ModelPath = None,
     data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    queue: QueueKind = None,
+    broker_url: BrokerUrl = None,
+    storage: StorageKind = None,
+    s3_bucket: S3Bucket = None,
+    s3_endpoint_url: S3Endpoint = None,
 ) -> None:
-    """Run the API server with its worker (the embedded default: SQLite, local files, one worker)."""
+    """Run the API server. With the embedded default (SQLite, local files, --queue inprocess) it also runs
+    its own worker; with --queue celery, workers are separate `shotline worker` processes."""
     import uvicorn
 
     from shotline.api import create_app
     from shotline.logs import setup_logging
 
-    settings = _settings(host=host, port=port, engine=engine, data_dir=data_dir)
+    settings = _settings(host=host, port=port, engine=engine, model=model, data_dir=data_dir,
+                         database_url=database_url, queue=queue, broker_url=broker_url, storage=storage,
+                         s3_bucket=s3_bucket, s3_endpoint_url=s3_endpoint_url)
     setup_logging(settings.log_level)
     try:
         application = create_app(settings)

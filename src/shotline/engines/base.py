@@ -7,11 +7,11 @@ time, so a request the engine cannot serve is refused before it is queued.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shotline.errors import InvalidRequest
+from shotline.errors import GenerationError, InvalidRequest
 from shotline.schemas import GenerationRequest
 
 if TYPE_CHECKING:
@@ -35,6 +35,14 @@ class EngineSpec:
     default_steps: int
     # A sentence every result of this engine carries (the tiny engine says its output is noise).
     notice: str = ""
+    # Steps for `quality=draft` (0: same as standard).
+    draft_steps: int = 0
+    # Width and height must be multiples of this (VAE downsampling times the transformer's patch).
+    size_multiple: int = 32
+    # Named resolution tables (`SHOTLINE_PRESET`); the first is the default. Empty: `resolutions` only.
+    presets: Mapping[str, Mapping[str, tuple[int, int]]] = field(default_factory=dict)
+    # False when this deployment cannot make sound (wan without a text-to-audio model).
+    sound_available: bool = True
 
     def generation_frames(self, needed: int) -> int:
         m = self.frame_multiple
@@ -52,6 +60,12 @@ class EngineSpec:
 
     def check_inputs(self, plan: GenerationPlan) -> None:
         """Refuse a plan this engine cannot run, naming the request field and the allowed range."""
+        if plan.sound and not self.sound_available:
+            raise InvalidRequest(
+                f"sound: engine {self.name} on this server has no text-to-audio model, so it cannot make sound; "
+                "send sound=false (the operator can enable sound with SHOTLINE_AUDIO_MODEL)",
+                field="sound",
+            )
         if plan.aspect_ratio not in self.resolutions:
             allowed = ", ".join(self.resolutions)
             raise InvalidRequest(
@@ -156,6 +170,11 @@ class ShotOutput:
     audio: np.ndarray | None = None  # float32 [channels, samples] from the shot's start; may run past its end
     sample_rate: int = 0
     info: dict[str, str] = field(default_factory=dict)
+
+
+class ModelLoadError(GenerationError):
+    """The weights could not be loaded; `str(err)` names the path and the fix. A worker gives it as the reason
+    for each task it claims until a later load succeeds."""
 
 
 class Engine(abc.ABC):

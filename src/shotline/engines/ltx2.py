@@ -8,111 +8,70 @@ pipeline silently reuses the video value for any audio knob left at 0/None):
     audio guidance = 3.0 + 8 * cfg_scale    (cfg 0.5 → 7.0, LTX-2's own default)
 
 Both stay above 1 so classifier-free guidance, and with it the negative prompt, always applies to
-picture and sound.
+picture and sound. The other guidance terms (spatio-temporal guidance on block 28, modality guidance,
+rescale) keep the pipeline's defaults, which are LTX-2's recommended settings.
+
+The pipeline always makes the sound; with `sound=false` it is dropped and no audio stream is written.
+Prompts are encoded before the pipeline runs, so that with `offload=text-encoder` the text encoder (Gemma 3
+12B, about 24 GB in bf16) is on the GPU only while it encodes.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+import time
+from typing import Any
 
-import numpy as np
 import torch
 
-from shotline.engines.base import Engine, EngineSpec, GenerationPlan, ShotOutput, ShotPlan, StepCallback
-from shotline.errors import GenerationError, OutOfMemory
-
-if TYPE_CHECKING:
-    from shotline.config import Settings
+from shotline.engines.base import GenerationPlan, ModelLoadError, ShotOutput, ShotPlan, StepCallback
+from shotline.engines.pipelines import PipelineEngine, check_finite, exact_frames
 
 log = logging.getLogger(__name__)
 
-
-class TensorFrames(Sequence[np.ndarray]):
-    """[frames, 3, H, W] floats in 0..1 seen as uint8 RGB frames, converted one at a time on access so a
-    long clip never exists twice in memory."""
-
-    def __init__(self, frames: torch.Tensor) -> None:
-        self._frames = frames
-
-    def __len__(self) -> int:
-        return int(self._frames.shape[0])
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return TensorFrames(self._frames[i])
-        f = self._frames[i]
-        return f.permute(1, 2, 0).mul(255).round_().clamp_(0, 255).to(torch.uint8).contiguous().numpy()
+STG_BLOCK = 28  # the block LTX2Pipeline perturbs for spatio-temporal guidance by default
 
 
-class LTX2Engine(Engine):
+class LTX2Engine(PipelineEngine):
+    engine_name = "ltx2"
     # Options the pipeline gets on every call; subclasses override (the tiny model has no block 28 for STG).
     call_options: dict[str, Any] = {}
     max_sequence_length = 1024
 
-    def __init__(self, settings: Settings, spec: EngineSpec) -> None:
-        self.settings = settings
-        self.spec = spec
-        self.pipeline: Any = None
-        self.device = "cpu"
+    def load(self) -> None:
+        from diffusers import LTX2Pipeline
+
+        if self.settings.step_cache != "none":
+            raise ModelLoadError("SHOTLINE_STEP_CACHE is available for engine wan only (its hooks do not "
+                                 "support LTX-2's joint audio-video blocks); unset it")
+        self.adopt(self.load_weights(LTX2Pipeline, quantize=("transformer",)))
+
+    def adopt(self, pipe: Any) -> None:
+        if pipe.transformer.config.num_layers <= STG_BLOCK and "stg_scale" not in self.call_options:
+            # Spatio-temporal guidance perturbs block 28; a model without one would run the extra pass for nothing.
+            self.call_options = {**self.call_options, "stg_scale": 0.0, "audio_stg_scale": 0.0,
+                                 "spatio_temporal_guidance_blocks": None}
+        super().adopt(pipe)
+
+    def encode(self, prompt: str, negative_prompt: str) -> dict[str, torch.Tensor]:
+        with self.text_encoder.visit():
+            embeds, mask, negative, negative_mask = self.pipeline.encode_prompt(
+                prompt=prompt, negative_prompt=negative_prompt, do_classifier_free_guidance=True,
+                max_sequence_length=self.max_sequence_length, device=self.device,
+            )
+        return {"prompt_embeds": embeds, "prompt_attention_mask": mask, "negative_prompt_embeds": negative,
+                "negative_prompt_attention_mask": negative_mask}
 
     def generate_shot(self, plan: GenerationPlan, shot: ShotPlan, on_step: StepCallback) -> ShotOutput:
-        if self.pipeline is None:
-            raise RuntimeError("engine not loaded")
-        generator = torch.Generator(device="cpu").manual_seed(shot.seed)
-
-        def step_end(_pipe: Any, step: int, _t: Any, _kwargs: dict) -> dict:
-            on_step(step + 1)
-            return {}
-
-        try:
-            with torch.inference_mode():
-                out = self.pipeline(
-                    prompt=shot.prompt,
-                    negative_prompt=plan.negative_prompt,
-                    height=plan.height,
-                    width=plan.width,
-                    num_frames=shot.generation_frames,
-                    frame_rate=float(plan.fps),
-                    num_inference_steps=plan.steps,
-                    guidance_scale=plan.guidance_scale,
-                    audio_guidance_scale=plan.audio_guidance_scale,
-                    generator=generator,
-                    output_type="pt",
-                    callback_on_step_end=step_end,
-                    max_sequence_length=self.max_sequence_length,
-                    **self.call_options,
-                )
-        except torch.OutOfMemoryError as err:
-            raise OutOfMemory(_oom_reason(plan, "GPU")) from err
-        except MemoryError as err:
-            raise OutOfMemory(_oom_reason(plan, "host")) from err
-        frames = out.frames[0]
-        if frames.shape[0] < shot.frames:
-            raise GenerationError(
-                f"the model returned {frames.shape[0]} frames for a shot of {shot.frames}; this is a bug in "
-                "the engine, please report it"
-            )
-        if not torch.isfinite(frames).all():
-            raise GenerationError("the model produced invalid numbers (NaN) in the picture; try another seed")
-        output = ShotOutput(frames=TensorFrames(frames[: shot.frames]))
+        t0 = time.monotonic()
+        out = self.run_pipeline(plan, shot, on_step, frame_rate=float(plan.fps),
+                                audio_guidance_scale=plan.audio_guidance_scale, **self.call_options)
+        output = ShotOutput(frames=exact_frames(out.frames[0], shot))
         if plan.sound:
             audio = out.audio[0].float().cpu().numpy()
-            if not np.isfinite(audio).all():
-                raise GenerationError("the model produced invalid numbers (NaN) in the sound; try another seed")
+            check_finite(audio, "sound")
             output.audio = audio
             output.sample_rate = int(self.pipeline.vocoder.config.output_sampling_rate)
+        log.info("shot %d: %d frames at %dx%d in %.2f s", shot.index + 1, shot.generation_frames, plan.width,
+                 plan.height, time.monotonic() - t0)
         return output
-
-    def release_memory(self) -> None:
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-
-def _oom_reason(plan: GenerationPlan, where: str) -> str:
-    seconds = plan.total_frames / plan.fps
-    return (
-        f"out of {where} memory at {plan.width}x{plan.height}, {seconds:g} s: try a shorter duration "
-        "or fewer shots at once"
-    )

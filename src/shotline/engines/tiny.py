@@ -1,24 +1,24 @@
-"""The `tiny` engine: diffusers' real `LTX2Pipeline` with small random weights built in code.
+"""Tiny random-weight pipelines of the real diffusers classes, and the `tiny` engine that runs one.
 
-No download, float32 on a CPU, about a second per clip. The output is noise; it exists so that the whole
-server path (planning, frame rules, joint audio, progress, cancel, encoding) runs for real in tests and
-on a first install. Every result it makes says so (task `extra.notice`, mp4 `comment`).
+The `tiny` engine is diffusers' real `LTX2Pipeline` with small random weights built in code: no download,
+float32 on a CPU, about a second per clip. The output is noise; it exists so that the whole server path
+(planning, frame rules, joint audio, progress, cancel, encoding) runs for real in tests and on a first
+install. Every result it makes says so (task `extra.notice`, mp4 `comment`).
 
-The component sizes were chosen to keep LTX-2's own rules (VAE spatial ratio 32, temporal ratio 8, so
-sizes are multiples of 32 and clips have 8k+1 frames) at the smallest shapes that build and decode.
+The same builders exist for Wan and StableAudio, and `save_tiny` writes any of them in the real on-disk
+format (`shotline models tiny`), so the ltx2 and wan engines' real loading code can be smoke-tested
+without downloading weights. The component sizes keep each model's own rules (LTX-2: VAE spatial ratio 32,
+temporal ratio 8; Wan: 8 and 4, patch 2) at the smallest shapes that build and decode.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from shotline.engines.ltx2 import LTX2Engine
-from shotline.engines.specs import TINY
-
-if TYPE_CHECKING:
-    from shotline.config import Settings
 
 WEIGHTS_SEED = 0  # the same random weights in every process, so a seed repeats a video everywhere
 
@@ -82,8 +82,10 @@ def build_tiny_ltx2_pipeline() -> Any:
             audio_attention_head_dim=4, audio_cross_attention_dim=8, num_layers=2, caption_channels=32,
             rope_double_precision=False, rope_type="split",
         )
+        # Decoder width 16, not 8: PyTorch's CPU conv3d takes its slow non-oneDNN path when batch × channels ×
+        # frames × height stays under 20480, which at 8 channels made short clips decode slower than long ones.
         vae = AutoencoderKLLTX2Video(
-            latent_channels=8, block_out_channels=(8, 8, 8), decoder_block_out_channels=(8, 8, 8),
+            latent_channels=8, block_out_channels=(8, 8, 8), decoder_block_out_channels=(16, 16, 16),
             layers_per_block=(1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1),
             spatio_temporal_scaling=(True, True, True), decoder_spatio_temporal_scaling=(True, True, True),
             decoder_inject_noise=(False, False, False, False), downsample_type=("spatiotemporal",) * 3,
@@ -114,6 +116,92 @@ def build_tiny_ltx2_pipeline() -> Any:
     return pipe
 
 
+def tiny_t5_tokenizer(max_length: int) -> Any:
+    from transformers import T5Tokenizer
+
+    # Unigram vocabulary of single characters; T5's three specials first, no sentinel ids.
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -1.0)] + [(chr(c), -2.0) for c in range(33, 127)]
+    return T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=max_length)
+
+
+def build_tiny_wan_pipeline() -> Any:
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    tokenizer = tiny_t5_tokenizer(512)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(WEIGHTS_SEED)
+        text_encoder = UMT5EncoderModel(UMT5Config(
+            vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+            relative_attention_num_buckets=8,
+        ))
+        vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                               temperal_downsample=[False, True, True])
+        transformer = WanTransformer3DModel(
+            patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+            text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+            qk_norm="rms_norm_across_heads",
+        )
+    # The scheduler Wan 2.1's diffusers weights ship (flow shift 3 for 480p).
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+    pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
+                       scheduler=scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def build_tiny_stable_audio_pipeline() -> Any:
+    from diffusers import (
+        AutoencoderOobleck,
+        CosineDPMSolverMultistepScheduler,
+        StableAudioDiTModel,
+        StableAudioPipeline,
+        StableAudioProjectionModel,
+    )
+    from transformers import T5Config, T5EncoderModel
+
+    tokenizer = tiny_t5_tokenizer(16)  # StableAudio needs a finite tokenizer length
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(WEIGHTS_SEED)
+        text_encoder = T5EncoderModel(T5Config(
+            vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+            relative_attention_num_buckets=8,
+        ))
+        # 512 latents × hop 512 at 16 kHz: up to 16.4 s, more than the longest shot.
+        transformer = StableAudioDiTModel(
+            sample_size=512, in_channels=4, num_layers=2, attention_head_dim=4, num_attention_heads=2,
+            num_key_value_attention_heads=1, out_channels=4, cross_attention_dim=8, time_proj_dim=8,
+            global_states_input_dim=16, cross_attention_input_dim=8,
+        )
+        vae = AutoencoderOobleck(encoder_hidden_size=4, downsampling_ratios=[2, 4, 8, 8], decoder_channels=4,
+                                 decoder_input_channels=4, audio_channels=2, channel_multiples=[1, 1, 1, 1],
+                                 sampling_rate=16000)
+        projection_model = StableAudioProjectionModel(text_encoder_dim=32, conditioning_dim=8, min_value=0,
+                                                      max_value=64)
+    # The scheduler stable-audio-open ships (it needs torchsde).
+    scheduler = CosineDPMSolverMultistepScheduler(solver_order=2, prediction_type="v_prediction", sigma_data=1.0,
+                                                  sigma_schedule="exponential")
+    pipe = StableAudioPipeline(vae=vae, text_encoder=text_encoder, projection_model=projection_model,
+                               tokenizer=tokenizer, transformer=transformer, scheduler=scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+TINY_BUILDERS = {
+    "ltx2": build_tiny_ltx2_pipeline,
+    "wan": build_tiny_wan_pipeline,
+    "stable-audio": build_tiny_stable_audio_pipeline,
+}
+
+
+def save_tiny(kind: str, directory: Path) -> Path:
+    """Write a tiny random-weight pipeline of `kind` (ltx2, wan, stable-audio) as `save_pretrained` does."""
+    if kind not in TINY_BUILDERS:
+        raise ValueError(f"no tiny pipeline {kind!r}; choose one of: {', '.join(TINY_BUILDERS)}")
+    TINY_BUILDERS[kind]().save_pretrained(directory)
+    return directory
+
+
 class TinyEngine(LTX2Engine):
     # Spatio-temporal guidance perturbs block 28 of the real model; the tiny one has 2 blocks, so it is off.
     call_options = {
@@ -126,12 +214,10 @@ class TinyEngine(LTX2Engine):
         "audio_guidance_rescale": 0.0,
     }
     max_sequence_length = 64
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, TINY)
+    engine_name = "tiny"
 
     def load(self) -> None:
-        self.pipeline = build_tiny_ltx2_pipeline()
+        self.adopt(build_tiny_ltx2_pipeline())  # always on the CPU, where it is repeatable
 
     def describe(self) -> dict[str, str]:
         return {"engine": "tiny", "notice": self.spec.notice}

@@ -82,6 +82,12 @@ class InProcessQueue:
                 log.exception("could not start the worker process")
             backoff = min(backoff * 2, 30.0)
 
+    def check(self) -> str:
+        if not self.settings.embedded_worker:
+            return "ok"
+        proc = self._proc
+        return "ok" if proc is not None and proc.poll() is None else "the worker process is not running"
+
     @property
     def worker_pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from shotline.storage.local import LocalStorage
 
@@ -10,8 +11,32 @@ if TYPE_CHECKING:
     from shotline.config import Settings
 
 
-def from_settings(settings: Settings) -> LocalStorage:
+def from_settings(settings: Settings) -> Storage:
+    if settings.storage == "s3":
+        from shotline.storage.s3 import S3Storage
+
+        return S3Storage(bucket=settings.s3_bucket, prefix=settings.s3_prefix, endpoint_url=settings.s3_endpoint_url,
+                         region=settings.s3_region, work_dir=settings.work_dir)
     return LocalStorage(settings.results_dir, checkpoints=settings.data_dir / "checkpoints")
 
 
-__all__ = ["LocalStorage", "from_settings"]
+class Storage(Protocol):
+    def save(self, task_id: str, src: Path) -> str:
+        """Store a finished video (moving it away from `src`); returns its key."""
+
+    def locate(self, key: str, ttl_s: int) -> Path | str | None:
+        """Where a stored video can be read: a local file, or a URL valid for `ttl_s` to redirect to;
+        None if it is gone."""
+
+    def writable(self) -> bool: ...
+
+    def ensure(self) -> None: ...
+
+    def put_checkpoint(self, task_id: str, name: str, src: Path) -> Path: ...
+
+    def get_checkpoint(self, task_id: str, name: str, work_dir: Path) -> Path | None: ...
+
+    def delete_checkpoints(self, task_id: str) -> None: ...
+
+
+__all__ = ["LocalStorage", "Storage", "from_settings"]

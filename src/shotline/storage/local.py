@@ -17,10 +17,24 @@ _TASK = re.compile(r"^[0-9a-f-]{36}$")
 _NAME = re.compile(r"^[0-9A-Za-z._-]{1,128}$")
 
 
+def check_task_id(task_id: str) -> str:
+    if not _TASK.match(task_id):
+        raise ValueError(f"not a task id: {task_id!r}")
+    return task_id
+
+
+def check_checkpoint_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise ValueError(f"bad checkpoint name {name!r}")
+    return name
+
+
 class LocalStorage:
     def __init__(self, root: Path, checkpoints: Path | None = None) -> None:
         self.root = root
         self.checkpoints = checkpoints or root.parent / "checkpoints"
+
+    # --------------------------------------------------------------------------------------- results
 
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -33,7 +47,8 @@ class LocalStorage:
         os.replace(src, self.root / key)
         return key
 
-    def path(self, key: str) -> Path | None:
+    def locate(self, key: str, ttl_s: int) -> Path | None:  # noqa: ARG002 - served by us, no expiry here
+        """Where to read a stored video: a local file (None if it is gone)."""
         if not _KEY.match(key):
             return None
         p = self.root / key
@@ -50,16 +65,12 @@ class LocalStorage:
     # are put, so `put_checkpoint` moves the file and hands back its new path.
 
     def _checkpoint_dir(self, task_id: str) -> Path:
-        if not _TASK.match(task_id):
-            raise ValueError(f"not a task id: {task_id!r}")
-        return self.checkpoints / task_id
+        return self.checkpoints / check_task_id(task_id)
 
     def put_checkpoint(self, task_id: str, name: str, src: Path) -> Path:
-        if not _NAME.match(name):
-            raise ValueError(f"bad checkpoint name {name!r}")
         folder = self._checkpoint_dir(task_id)
         folder.mkdir(parents=True, exist_ok=True)
-        dest = folder / name
+        dest = folder / check_checkpoint_name(name)
         os.replace(src, dest)
         return dest
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -31,21 +32,55 @@ class KeyInfo:
     source: str
     created_at_ms: int
     revoked: bool
+    rate_per_min: int | None = None  # None: the server's default
+    max_queued: int | None = None
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks signing secret: `whsec_` + base64 of 24 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 class KeyStore:
     def __init__(self, engine: Engine) -> None:
         self._session = sessionmaker(engine, expire_on_commit=False)
 
-    def create(self, name: str = "") -> tuple[KeyInfo, str]:
+    def create(self, name: str = "", *, rate_per_min: int | None = None,
+               max_queued: int | None = None) -> tuple[KeyInfo, str]:
         """Make a new key; the raw key is returned once and never stored."""
         raw = KEY_PREFIX + secrets.token_urlsafe(32)
-        info = self._insert(raw, name, "db")
+        info = self._insert(raw, name, "db", rate_per_min=rate_per_min, max_queued=max_queued)
         return info, raw
 
-    def _insert(self, raw: str, name: str, source: str) -> KeyInfo:
+    def get(self, key_id: str) -> KeyInfo | None:
+        with self._session() as s:
+            row = s.get(ApiKey, key_id)
+            return _info(row) if row else None
+
+    def webhook_secret(self, key_id: str) -> str | None:
+        """The key's webhook signing secret (made on first use for keys created before webhooks)."""
+        with self._session() as s:
+            row = s.get(ApiKey, key_id)
+            if row is None:
+                return None
+            if row.webhook_secret is None:
+                s.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.webhook_secret.is_(None))
+                          .values(webhook_secret=new_webhook_secret()))
+                s.commit()
+                s.refresh(row)
+            return row.webhook_secret
+
+    def rotate_webhook_secret(self, key_id: str) -> str | None:
+        secret = new_webhook_secret()
+        with self._session() as s:
+            n = s.execute(update(ApiKey).where(ApiKey.id == key_id).values(webhook_secret=secret)).rowcount
+            s.commit()
+        return secret if n == 1 else None
+
+    def _insert(self, raw: str, name: str, source: str, **limits: int | None) -> KeyInfo:
         row = ApiKey(
-            id=key_id_for(raw), name=name, key_hash=hash_key(raw), source=source, created_at_ms=now_ms()
+            id=key_id_for(raw), name=name, key_hash=hash_key(raw), source=source, created_at_ms=now_ms(),
+            webhook_secret=new_webhook_secret(), **limits,
         )
         with self._session() as s:
             s.add(row)
@@ -79,4 +114,5 @@ class KeyStore:
 
 
 def _info(row: ApiKey) -> KeyInfo:
-    return KeyInfo(row.id, row.name, row.source, row.created_at_ms, row.revoked_at_ms is not None)
+    return KeyInfo(row.id, row.name, row.source, row.created_at_ms, row.revoked_at_ms is not None,
+                   row.rate_per_min, row.max_queued)

@@ -22,6 +22,11 @@ class ApiKey(Base):
     source: Mapped[str] = mapped_column(String(16), default="db")  # "db" (shotline keys) or "env"
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
     revoked_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Per-key limits (None: the server's defaults) and the secret that signs this key's webhooks
+    # (Standard Webhooks `whsec_…`; the server must be able to sign with it, so it is kept, not hashed).
+    rate_per_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_queued: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    webhook_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class Task(Base):
@@ -47,6 +52,13 @@ class Task(Base):
     worker_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     lease_expires_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the broker message for this task was last sent (brokered queues only); NULL: not yet sent.
+    dispatched_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The id of the HTTP request that created the task, so worker logs line up with API logs.
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # What the API that created the task needs to describe it its own way (e.g. the OpenAI-style
+    # `model`, `size`, `seconds`), as a JSON object.
+    meta_json: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     result_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     # JSON object of labels the result carries in `extra` (the tiny engine's notice, for one).
@@ -56,6 +68,32 @@ class Task(Base):
         Index("ix_tasks_status_queued", "status", "queued_at_us"),
         Index("ix_tasks_owner_created", "owner", "created_at_ms"),
         Index("ix_tasks_owner_idempotency", "owner", "idempotency_key", unique=True),
+        Index("ix_tasks_owner_status", "owner", "status"),
+    )
+
+
+class WebhookDelivery(Base):
+    """The webhook outbox: one row per (task, status change), written in the same transaction as the
+    change, delivered and retried by a background sender."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the `webhook-id` header: stable across retries
+    task_id: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(40))
+    url: Mapped[str] = mapped_column(Text)
+    event: Mapped[str] = mapped_column(String(40))  # task.processing | task.succeeded | task.failed | task.canceled
+    payload_json: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_ms: Mapped[int] = mapped_column(BigInteger)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    delivered_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    __table_args__ = (
+        Index("ix_webhook_due", "state", "next_attempt_ms"),
+        Index("ix_webhook_task", "task_id"),
     )
 
 

@@ -12,19 +12,22 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shotline.errors import Conflict
 from shotline.schemas import TASK_TYPE, GenerationRequest, TaskStatus
-from shotline.store.db import now_ms
+from shotline.store.db import is_postgres, now_ms
 from shotline.store.models import Task, Worker
 
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
+# Below this many free places in a key's quota, creates take the per-key lock (see `TaskStore.create`). It
+# bounds the overshoot to the creates of one key that race in the same instant far from the limit: none.
+UNLOCKED_MARGIN = 64
 
 # Which status may follow which. Terminal statuses have no entry: nothing follows them.
 ALLOWED_NEXT: dict[TaskStatus, frozenset[TaskStatus]] = {
@@ -33,6 +36,12 @@ ALLOWED_NEXT: dict[TaskStatus, frozenset[TaskStatus]] = {
         {TaskStatus.QUEUED, TaskStatus.SUCCEED, TaskStatus.FAILED, TaskStatus.CANCELED}
     ),
 }
+
+
+class QuotaExceeded(Exception):
+    def __init__(self, active: int, limit: int) -> None:
+        super().__init__(f"{active} tasks queued or running; the limit is {limit}")
+        self.active, self.limit = active, limit
 
 
 def allowed_sources(target: TaskStatus) -> list[str]:
@@ -47,6 +56,8 @@ class NewTask:
     seed: int
     request_hash: str
     idempotency_key: str | None = None
+    request_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,8 @@ class TaskRecord:
     result_key: str | None
     reason: str
     result_extra: dict[str, Any]
+    request_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: Task) -> TaskRecord:
@@ -89,6 +102,8 @@ class TaskRecord:
             result_key=row.result_key,
             reason=row.reason,
             result_extra=json.loads(row.result_extra_json or "{}"),
+            request_id=row.request_id,
+            meta=json.loads(row.meta_json or "{}"),
         )
 
 
@@ -102,23 +117,35 @@ class TaskStore:
 
     # ------------------------------------------------------------------------------------------- create
 
-    def create(self, new: NewTask) -> tuple[TaskRecord, bool]:
+    def create(self, new: NewTask, max_active: int | None = None) -> tuple[TaskRecord, bool]:
         """Insert a QUEUED task. Returns (task, created); with an Idempotency-Key seen in the last 24 h
-        and the same body, the earlier task comes back with created=False; a different body is a 409."""
+        and the same body, the earlier task comes back with created=False; a different body is a 409.
+        With `max_active`, refuses (QuotaExceeded) when the owner already has that many tasks queued or
+        running. Near the limit the count and the insert share one per-owner lock, so concurrent submits
+        cannot overshoot; far below it (more than UNLOCKED_MARGIN places left) PostgreSQL creates skip the
+        lock, so one busy key's submits do not queue behind each other."""
         for _ in range(3):
             with self.session() as s:
+                locked = self._lock_owner(s, new.owner, max_active)
                 if new.idempotency_key is not None:
                     earlier = self._by_idempotency_key(s, new.owner, new.idempotency_key)
                     if earlier is not None:
                         if now_ms() - earlier.created_at_ms < IDEMPOTENCY_WINDOW_MS:
                             if earlier.request_hash != new.request_hash:
                                 raise Conflict(
-                                    "Idempotency-Key was already used with a different request body "
+                                    "Idempotency-Key: was already used with a different request body "
                                     f"(task {earlier.id}); use a new key for a new request",
                                     field="Idempotency-Key",
                                 )
                             return TaskRecord.from_row(earlier), False
                         earlier.idempotency_key = None  # expired: the key is free again
+                if max_active is not None:
+                    active = self._active_count(s, new.owner)
+                    if not locked and active >= max_active - UNLOCKED_MARGIN:
+                        locked = self._lock_owner(s, new.owner, max_active, force=True)
+                        active = self._active_count(s, new.owner)
+                    if active >= max_active:
+                        raise QuotaExceeded(active, max_active)
                 now = now_ms()
                 row = Task(
                     id=str(uuid.uuid4()),
@@ -137,6 +164,8 @@ class TaskStore:
                     cancel_requested=False,
                     reason="",
                     result_extra_json="{}",
+                    request_id=new.request_id,
+                    meta_json=json.dumps(new.meta),
                 )
                 s.add(row)
                 try:
@@ -146,7 +175,26 @@ class TaskStore:
                     s.rollback()
                     continue
                 return TaskRecord.from_row(row), True
-        raise Conflict("Idempotency-Key is being used by concurrent requests; retry", field="Idempotency-Key")
+        raise Conflict("Idempotency-Key: is being used by concurrent requests; retry", field="Idempotency-Key")
+
+    def _lock_owner(self, s: Session, owner: str, max_active: int | None, force: bool = False) -> bool:
+        """Serialize one owner's creates where the quota count and the insert must see the same state.
+        SQLite: always (BEGIN IMMEDIATE must open the transaction, and SQLite serializes writes anyway).
+        PostgreSQL: only when asked (`force`), near the limit. Returns whether the owner is now locked."""
+        if not is_postgres(self.engine):
+            s.connection(execution_options={"write_lock": True})
+            return True
+        if force and max_active is not None:
+            s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": owner})
+            return True
+        return False
+
+    @staticmethod
+    def _active_count(s: Session, owner: str) -> int:
+        return int(s.scalar(
+            select(func.count()).select_from(Task).where(
+                Task.owner == owner, Task.status.in_([TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value]))
+        ) or 0)
 
     @staticmethod
     def _by_idempotency_key(s: Session, owner: str, key: str) -> Task | None:
@@ -282,10 +330,66 @@ class TaskStore:
         return self._requeue(task_id, worker_id, count_attempt=False)
 
     def _requeue(self, task_id: str, worker_id: str | None, *, count_attempt: bool) -> bool:
-        values: dict[str, Any] = {"worker_id": None, "lease_expires_ms": None}
+        # dispatched_at_ms=None: a brokered queue must send the task again.
+        values: dict[str, Any] = {"worker_id": None, "lease_expires_ms": None, "dispatched_at_ms": None}
         if not count_attempt:
             values["attempts"] = Task.attempts - 1
         return self.transition(task_id, TaskStatus.QUEUED, owned_by=worker_id, **values)
+
+    # ----------------------------------------------------------------------------------- cancel, list
+
+    def request_cancel(self, task_id: str, owner: str) -> tuple[TaskRecord | None, bool]:
+        """Cancel a task: a queued one ends CANCELED now; a running one is flagged and its worker stops
+        at the next step. Returns (the task afterwards or None if it is not the owner's, whether it was
+        still live); a task that had already ended is left as it was."""
+        task = self.get(task_id, owner=owner)
+        if task is None or task.status.is_terminal:
+            return task, False
+        if not self.transition(task_id, TaskStatus.CANCELED, only_from=[TaskStatus.QUEUED]):
+            # It was claimed meanwhile (or is running): ask its worker to stop.
+            with self.session() as s:
+                s.execute(
+                    update(Task)
+                    .where(Task.id == task_id, Task.status == TaskStatus.PROCESSING.value)
+                    .values(cancel_requested=True)
+                )
+                s.commit()
+        return self.get(task_id), True
+
+    def list_page(self, owner: str, *, status: TaskStatus | None, limit: int,
+                  before: tuple[int, str] | None) -> list[TaskRecord]:
+        """The owner's tasks, newest first; `before` is the (created_at_ms, id) of the last one seen."""
+        q = select(Task).where(Task.owner == owner)
+        if status is not None:
+            q = q.where(Task.status == status.value)
+        if before is not None:
+            created, task_id = before
+            q = q.where((Task.created_at_ms < created) | ((Task.created_at_ms == created) & (Task.id < task_id)))
+        q = q.order_by(Task.created_at_ms.desc(), Task.id.desc()).limit(limit)
+        with self.session() as s:
+            return [TaskRecord.from_row(r) for r in s.scalars(q).all()]
+
+    # --------------------------------------------------------------------------------------- dispatch
+
+    def mark_dispatched(self, task_ids: Iterable[str]) -> None:
+        ids = list(task_ids)
+        if not ids:
+            return
+        with self.session() as s:
+            s.execute(update(Task).where(Task.id.in_(ids)).values(dispatched_at_ms=now_ms()))
+            s.commit()
+
+    def needing_dispatch(self, older_than_s: float, *, resend: bool, limit: int = 500) -> list[str]:
+        """QUEUED tasks whose message was never sent (and is not just being sent), or, with `resend`, was
+        sent more than `older_than_s` ago (it may have been lost with a broker restart)."""
+        cutoff = now_ms() - int(older_than_s * 1000)
+        never_sent = Task.dispatched_at_ms.is_(None) & (Task.created_at_ms < cutoff)
+        cond = (never_sent | (Task.dispatched_at_ms < cutoff)) if resend else never_sent
+        with self.session() as s:
+            return list(s.scalars(
+                select(Task.id).where(Task.status == TaskStatus.QUEUED.value, cond)
+                .order_by(Task.queued_at_us).limit(limit)
+            ).all())
 
     # ------------------------------------------------------------------------------------------ recovery
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from shotline.api.deps import ServiceDep
 from shotline.errors import InvalidRequest, ShotlineError
@@ -44,8 +44,10 @@ def check_range(header: str | None, size: int) -> None:
             response_class=FileResponse, responses={200: {"content": {"video/mp4": {}}}})
 @router.head("/v3/files/{task_id}/video.mp4", include_in_schema=False)
 def video_file(request: Request, task_id: str, service: ServiceDep, expires: str | None = None,
-               signature: str | None = None) -> FileResponse:
+               signature: str | None = None) -> Response:
     path = service.signed_file(task_id, expires, signature)
+    if isinstance(path, str):  # object storage: the bytes come from there, ranges included
+        return RedirectResponse(path, status_code=307, headers={"Cache-Control": "no-store"})
     check_range(request.headers.get("range"), path.stat().st_size)
     return FileResponse(path, media_type="video/mp4", filename=f"{task_id}.mp4", content_disposition_type="inline",
                         headers={"Cache-Control": "private, max-age=300"})

@@ -12,7 +12,7 @@ from shotline.schemas import CreateTaskRequest, CreateTaskResponse, ErrorBody, T
 
 router = APIRouter(prefix="/v3/async", tags=["Kling v3.0 Pro text-to-video"])
 
-_ERRORS = {
+ERRORS = {
     400: {"model": ErrorBody, "description": "Invalid request; `metadata.field` names the field"},
     401: {"model": ErrorBody, "description": "Missing or unknown API key"},
     404: {"model": ErrorBody, "description": "No such task for this key"},
@@ -23,7 +23,7 @@ _ERRORS = {
 }
 
 
-@router.post("/kling-v3.0-pro-t2v", response_model=CreateTaskResponse, responses=_ERRORS,
+@router.post("/kling-v3.0-pro-t2v", response_model=CreateTaskResponse, responses=ERRORS,
              summary="Create a text-to-video task")
 async def create_task(
     payload: CreateTaskRequest,
@@ -35,6 +35,6 @@ async def create_task(
     return CreateTaskResponse(task_id=task_id)
 
 
-@router.get("/task-result", response_model=TaskResultResponse, responses=_ERRORS, summary="Get a task's result")
+@router.get("/task-result", response_model=TaskResultResponse, responses=ERRORS, summary="Get a task's result")
 def task_result(request: Request, service: ServiceDep, owner: KeyDep, task_id: str | None = None) -> TaskResultResponse:
     return service.result(owner, task_id, str(request.base_url))
