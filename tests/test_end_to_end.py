@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import CREATE, LiveServer, wait_terminal
 
-av = pytest.importorskip("av")
+import av
 
 CASES = {
     "16x9-sound": {"prompt": "a red fox runs through snow", "duration": 3, "aspect_ratio": "16:9", "sound": True},

@@ -4,10 +4,12 @@ SUCCEED (or FAILED with a reason). Real processes, real signals."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
 
+import av
 import httpx
 import pytest
 
@@ -129,5 +131,28 @@ def test_a_task_that_keeps_killing_its_worker_ends_failed_with_a_reason(tmp_path
             # The server is still serving: the next task succeeds.
             nxt = http.post(CREATE, json={**BODY, "duration": 3}).json()["task_id"]
             assert wait_terminal(http, nxt)["task"]["status"] == "TASK_STATUS_SUCCEED"
+    finally:
+        server.stop()
+
+
+def test_worker_killed_after_shot_two_of_four_resumes_with_shots_three_and_four(tmp_path: Path) -> None:
+    """The engines issue's resume rule with real processes: the worker process dies (os._exit, like kill -9)
+    right after shot 2 of 4 is checkpointed; the server starts a new worker, which generates only shots 3 and 4."""
+    four_shots = {"multi_prompt": [{"prompt": f"shot {i}"} for i in range(1, 5)], "duration": 4,
+                  "aspect_ratio": "1:1", "sound": True}
+    server = LiveServer(tmp_path / "data", SHOTLINE_FAILPOINTS="after_shot_2=exit").start()
+    try:
+        with server.client() as http:
+            task_id = http.post(CREATE, json=four_shots).json()["task_id"]
+            body = wait_terminal(http, task_id)
+        assert body["task"]["status"] == "TASK_STATUS_SUCCEED", body
+        log = server.log.read_text()
+        generated = re.findall(rf"task {task_id}: shot (\d) of 4 generated", log)
+        assert generated == ["1", "2", "3", "4"], generated  # 1 and 2 before the crash, 3 and 4 after, none twice
+        assert f"task {task_id}: resumed 2 of 4 shots from checkpoints" in log
+        assert "worker process exited with code 137" in log
+        assert task_row(server, task_id).attempts == 2
+        with av.open(str(tmp_path / "data" / "results" / f"{task_id}.mp4")) as container:
+            assert sum(1 for _ in container.decode(video=0)) == 4 * 24
     finally:
         server.stop()

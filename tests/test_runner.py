@@ -10,7 +10,7 @@ from shotline.schemas import CreateTaskRequest, TaskStatus
 from shotline.store import NewTask, TaskStore, make_engine, migrate
 from shotline.worker import Worker
 
-pytest.importorskip("torch")
+import torch  # noqa: F401
 
 FOUR_SHOTS = {"multi_prompt": [{"prompt": f"shot {i}"} for i in range(4)], "duration": 4, "aspect_ratio": "1:1",
               "sound": True, "extra": {"seed": 3}}

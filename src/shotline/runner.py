@@ -20,6 +20,7 @@ import numpy as np
 
 from shotline.engines.base import Engine, GenerationPlan, ShotPlan
 from shotline.errors import GenerationError
+from shotline.faults import failpoint
 from shotline.media.audio import AudioJoiner
 from shotline.media.mp4 import Mp4Writer, concat_segments
 
@@ -68,6 +69,8 @@ def render(
             video, sound = _generate_shot(engine, plan, shot, progress, storage, task_id, work_dir,
                                           video_name, audio_name)
             generated.append(shot.index)
+            log.info("task %s: shot %d of %d generated", task_id, shot.index + 1, len(plan.shots))
+            failpoint(f"after_shot_{shot.index + 1}")  # fault tests: the worker dies with this shot checkpointed
         progress.shot_encoded(shot)
         segments.append(video)
         if plan.sound:

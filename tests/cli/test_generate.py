@@ -12,7 +12,7 @@ import pytest
 from shotline.cli.generate import parse_shot
 from tests.conftest import KEY_A, LiveServer, free_port
 
-av = pytest.importorskip("av")
+import av
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:

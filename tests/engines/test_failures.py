@@ -17,7 +17,7 @@ from shotline.store import NewTask, TaskStore, make_engine, migrate
 from shotline.worker import Worker
 from tests.engines.conftest import engine_settings
 
-torch = pytest.importorskip("torch")
+import torch
 
 BODY = {"prompt": "a fox", "duration": 3, "aspect_ratio": "1:1", "sound": True}
 

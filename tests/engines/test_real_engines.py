@@ -15,7 +15,7 @@ from shotline.errors import GenerationStopped
 from shotline.schemas import CreateTaskRequest
 from tests.engines.conftest import engine_settings
 
-torch = pytest.importorskip("torch")
+import torch
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_memory_options_keep_the_picture(tiny_models, engines, options: dict) ->
 
 @pytest.mark.parametrize(("name", "kind"), [("ltx2", "int8"), ("wan", "fp8")])
 def test_quantized_transformer_loads_and_runs(tiny_models, name: str, kind: str) -> None:
-    pytest.importorskip("torchao")
+    import torchao  # noqa: F401 - the quant extra is part of the test install
     engine = create_engine(name, engine_settings(tiny_models, name, quantize=kind, dtype="bf16"))
     engine.load()
     assert any("torchao" in type(p).__module__ for p in engine.pipeline.transformer.parameters())

@@ -10,7 +10,7 @@ from shotline.engines.base import GenerationPlan, ShotPlan, plan_generation
 from shotline.errors import GenerationStopped
 from shotline.schemas import CreateTaskRequest
 
-torch = pytest.importorskip("torch")
+import torch
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-av = pytest.importorskip("av")
+import av
 
 from shotline.media.mp4 import Mp4Writer, describe  # noqa: E402
 
