@@ -114,11 +114,48 @@ def test_bad_input_is_exit_2(live_server: LiveServer) -> None:
     assert proc.returncode == 2  # a usage error, caught by the CLI itself
     proc = shotline("tasks", "list", "--status", "done", server=live_server)
     assert proc.returncode == 2 and "done" in proc.stderr
+    proc = shotline("tasks", "show", "", server=live_server)  # the server's own 400, naming the field
+    assert proc.returncode == 2 and one_line_error(proc) == "error: task_id: is required (?task_id=<id>)"
 
 
 def test_server_down_is_exit_6() -> None:
     proc = shotline("tasks", "list", "--base-url", f"http://127.0.0.1:{free_port()}", "--api-key", "k")
-    assert proc.returncode == 6 and "cannot reach" in one_line_error(proc)
+    assert proc.returncode == 6
+    *retries, last = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(retries) == 2 and all("retrying in" in line for line in retries)  # the SDK's retries, shown
+    assert last.startswith("error: cannot reach") and "is the server running?" in last
+
+
+def test_every_error_class_has_its_exit_code() -> None:
+    """The table in docs/cli.md, for the classes a live test cannot cheaply provoke (429, 5xx)."""
+    from shotline.cli.remote import describe, exit_code
+    from shotline.client import TaskFailed, TaskResultResponse, VideoNotReady
+    from shotline.errors import (
+        Conflict,
+        ConnectionFailed,
+        Forbidden,
+        InternalError,
+        InvalidRequest,
+        NotFound,
+        PayloadTooLarge,
+        RateLimited,
+        ServiceUnavailable,
+        Unauthorized,
+        UnsupportedMediaType,
+        error_from_body,
+    )
+
+    failed = TaskFailed(TaskResultResponse.model_validate(
+        {"task": {"task_id": "t", "status": "TASK_STATUS_FAILED", "reason": "out of memory"}}))
+    expected = {failed: 1, Conflict("c"): 1, VideoNotReady("v"): 1, InvalidRequest("i"): 2, PayloadTooLarge("p"): 2,
+                UnsupportedMediaType("u"): 2, Unauthorized("a"): 3, Forbidden("f"): 3, NotFound("n"): 4,
+                RateLimited("r"): 5, InternalError("e"): 6, ServiceUnavailable("s"): 6, ConnectionFailed("x"): 6,
+                error_from_body(502, "<html>bad gateway</html>"): 6}
+    assert {type(e).__name__ + str(e.status_code): int(exit_code(e)) for e in expected} == \
+        {type(e).__name__ + str(e.status_code): code for e, code in expected.items()}
+    limited = error_from_body(429, {"message": "slow down\nplease"}, headers={"retry-after": "7"})
+    assert describe(limited) == "slow down please (retry after 7 s)"
+    assert str(failed) == "task t failed: out of memory"
 
 
 def test_flags_win_over_the_environment(live_server: LiveServer, finished: str) -> None:

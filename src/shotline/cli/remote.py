@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import logging
 from collections.abc import Iterator
 from typing import Annotated, Any, NoReturn
 
@@ -85,13 +86,28 @@ def fail(message: str, code: Exit) -> NoReturn:
     raise typer.Exit(int(code))
 
 
+class _RetryNotes(logging.Handler):
+    """The SDK's retry log lines, shown as dim notes: a wait for Retry-After should not look like a hang."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"[dim]{record.getMessage()}[/dim]", soft_wrap=True)
+
+
 @contextlib.contextmanager
 def reporting_errors() -> Iterator[None]:
     """Errors from the SDK become one line on stderr and an exit code: no tracebacks for a user."""
+    sdk_log, notes = logging.getLogger("shotline.client"), _RetryNotes(logging.INFO)
+    saved = sdk_log.level, sdk_log.propagate
+    sdk_log.addHandler(notes)
+    sdk_log.setLevel(logging.INFO)
+    sdk_log.propagate = False  # shown once, here, whatever logging the embedded server set up
     try:
         yield
     except ShotlineError as e:
         fail(describe(e), exit_code(e))
+    finally:
+        sdk_log.removeHandler(notes)
+        sdk_log.level, sdk_log.propagate = saved
 
 
 def status_word(result: Any) -> str:

@@ -234,7 +234,7 @@ class Attempts:
             raise failure
         backoff = min(self.policy.max_delay, self.policy.initial_delay * 2 ** (self.count - 1))
         wait = asked if asked is not None else backoff * (1 - 0.25 * random.random())
-        log.info("%s %s failed (%s); retrying in %.1f s (retry %d of %d)", self.call.method, self.target,
+        log.info("%s %s: %s; retrying in %.1f s (retry %d of %d)", self.call.method, self.target,
                  failure.message, wait, self.count, self.policy.max_retries)
         self.count += 1
         return wait
