@@ -33,6 +33,15 @@ class ShotlineError(Exception):
             self.metadata.setdefault("field", field)
         self.headers = dict(headers or {})
 
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the server asked the client to wait (its `Retry-After` header, 429 and 503), or None."""
+        value = next((v for k, v in self.headers.items() if k.lower() == "retry-after"), None)
+        try:
+            return max(0.0, float(value)) if value is not None else None
+        except ValueError:
+            return None  # an HTTP date: rare from servers, and the client's own backoff is a fine stand-in
+
     def to_body(self) -> dict[str, Any]:
         return {
             "code": self.status_code,
@@ -88,6 +97,8 @@ class UnsupportedMediaType(ShotlineError):
 
 
 class RateLimited(ShotlineError):
+    """Over the key's rate or queue quota; `retry_after` says how long to wait."""
+
     status_code = 429
     reason = "RATE_LIMITED"
 
@@ -100,6 +111,12 @@ class InternalError(ShotlineError):
 class ServiceUnavailable(ShotlineError):
     status_code = 503
     reason = "SERVICE_UNAVAILABLE"
+
+
+class ConnectionFailed(ServiceUnavailable):
+    """The SDK could not reach the server at all (refused, reset, timed out), after its retries. A kind of
+    ServiceUnavailable, so `except ServiceUnavailable` covers "the server is down" either way; the httpx
+    error is its `__cause__`."""
 
 
 _BY_STATUS: dict[int, type[ShotlineError]] = {
@@ -124,7 +141,9 @@ def error_from_body(status_code: int, body: Any, headers: dict[str, str] | None 
     """Rebuild the error a server sent (used by the SDK); unknown statuses fall back by class of status."""
     cls = _BY_STATUS.get(status_code)
     if cls is None:
-        cls = InvalidRequest if 400 <= status_code < 500 else InternalError
+        # 502/504 come from a proxy in front of a server that is down or slow, not from a bug in it.
+        cls = InvalidRequest if 400 <= status_code < 500 else ServiceUnavailable if status_code in (502, 504) \
+            else InternalError
     if isinstance(body, dict):
         message = str(body.get("message") or f"HTTP {status_code}")
         metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}

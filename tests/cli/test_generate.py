@@ -68,10 +68,10 @@ def test_exit_codes_and_messages(live_server: LiveServer, tmp_path: Path, args: 
     assert not (tmp_path / "x.mp4").exists()
 
 
-def test_unreachable_server_is_exit_4(tmp_path: Path) -> None:
+def test_unreachable_server_is_exit_6(tmp_path: Path) -> None:
     proc = run(["generate", "x", "--base-url", f"http://127.0.0.1:{free_port()}", "--api-key", "k",
                 "-o", str(tmp_path / "x.mp4")], env={}, timeout=120)
-    assert proc.returncode == 4 and "cannot reach" in proc.stderr
+    assert proc.returncode == 6 and "cannot reach" in proc.stderr
 
 
 def test_keys_create_list_revoke(tmp_path: Path) -> None:

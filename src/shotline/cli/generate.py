@@ -8,16 +8,9 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from shotline.errors import InvalidRequest, RateLimited, ShotlineError, Unauthorized
-
-err = Console(stderr=True)
-
-EXIT_FAILED, EXIT_INVALID, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_BUSY = 1, 2, 3, 4, 5
+from shotline.cli.remote import Exit, err, fail, on_progress, progress_bar, reporting_errors
 
 
 def parse_shot(text: str) -> dict[str, Any]:
@@ -39,29 +32,34 @@ def generate(
     shot: Annotated[list[str] | None, typer.Option(help='A shot "prompt:seconds"; repeat for multi-shot.')] = None,
     seed: Annotated[int | None, typer.Option(help="Seed, to repeat a video exactly.")] = None,
     base_url: Annotated[str | None, typer.Option(
-        help="A running server (env SHOTLINE_BASE_URL); without one, an embedded server runs for this command.")] = None,
-    api_key: Annotated[str | None, typer.Option(help="API key for --base-url (env SHOTLINE_API_KEY).")] = None,
+        envvar="SHOTLINE_BASE_URL", show_envvar=True,
+        help="A running server; without one, an embedded server runs for this command.")] = None,
+    api_key: Annotated[str, typer.Option(envvar="SHOTLINE_API_KEY", show_envvar=True, show_default=False,
+                                         help="API key for --base-url.")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the final result as JSON (for scripts).")] = False,
 ) -> None:
-    """Generate a video and save it as an mp4, with a progress bar."""
-    from shotline.client import Shotline
+    """Generate a video and save it as an mp4, with a progress bar.
+
+    The bar shows status, percent, time so far and the server's estimate. Prints the mp4's path; with --json,
+    {"path", "result"} (also when the task fails).
+
+    Exit codes: 0 ok, 1 task failed or canceled, 2 invalid request, 3 bad or missing API key, 4 not found,
+    5 rate limited, 6 server unreachable or failing, 130 interrupted (the task goes on)."""
+    from shotline.client import Shotline, TaskFailed
 
     fields: dict[str, Any] = {"aspect_ratio": aspect_ratio, "sound": sound, "cfg_scale": cfg_scale,
                               "negative_prompt": negative_prompt}
     if shot:
-        fields["multi_prompt"] = [parse_shot(s) for s in shot]
         if prompt:
-            err.print("[red]error:[/red] give a prompt or --shot options, not both")
-            raise typer.Exit(EXIT_INVALID)
+            fail("give a prompt or --shot options, not both", Exit.INVALID)
+        fields["multi_prompt"] = [parse_shot(s) for s in shot]
     else:
         fields["prompt"] = prompt
     if duration is not None:
         fields["duration"] = duration
     if seed is not None:
-        fields["extra"] = {"seed": seed}
+        fields["seed"] = seed
 
-    base_url = base_url or os.environ.get("SHOTLINE_BASE_URL")
-    api_key = api_key or os.environ.get("SHOTLINE_API_KEY") or ""
     with contextlib.ExitStack() as stack:
         if base_url is None:
             from shotline.cli.embedded import EmbeddedServer
@@ -74,14 +72,13 @@ def generate(
             server = stack.enter_context(EmbeddedServer(settings))
             base_url, api_key = server.base_url, server.api_key
         client = stack.enter_context(Shotline(base_url, api_key))
+        stack.enter_context(reporting_errors())
         try:
             result = _run(client, fields, output)
-        except ShotlineError as e:
-            err.print(f"[red]error:[/red] {e.message}")
-            raise typer.Exit(_exit_code(e)) from e
-        except httpx.TransportError as e:
-            err.print(f"[red]error:[/red] cannot reach {base_url}: {e}")
-            raise typer.Exit(EXIT_UNREACHABLE) from e
+        except TaskFailed as failed:
+            if as_json:
+                print(json.dumps({"path": None, "result": failed.result.model_dump(mode="json")}))
+            raise
     if as_json:
         print(json.dumps({"path": str(output.resolve()), "result": result.model_dump(mode="json")}))
     else:
@@ -92,33 +89,18 @@ def generate(
 
 
 def _run(client: Any, fields: dict[str, Any], output: Path) -> Any:
-    from shotline.client.sdk import TaskFailed
+    from shotline.client._core import succeeded_or_raise
 
-    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[eta]}"))
-    with Progress(*columns, console=err, transient=False) as bar:
-        row = bar.add_task("submitting", total=100, eta="")
-        task_id = client.videos.create(**fields)
-
-        def on_progress(result: Any) -> None:
-            status = result.task.status.value.removeprefix("TASK_STATUS_").lower()
-            eta = f"eta {result.task.eta} s" if not result.task.status.is_terminal else ""
-            bar.update(row, completed=result.task.progress_percent, description=status, eta=eta)
-
-        result = client.videos.poll(task_id, on_progress=on_progress)
-        if result.task.status.value != "TASK_STATUS_SUCCEED":
-            raise TaskFailed(result)
+    task_id = client.videos.create(**fields)  # before the bar, so a refused request leaves just its error
+    err.print(f"[dim]task {task_id}[/dim]")
+    with progress_bar("queued") as (bar, row):
+        try:
+            result = succeeded_or_raise(client.videos.poll(task_id, on_progress=on_progress(bar, row)))
+        except KeyboardInterrupt:
+            bar.stop()
+            err.print(f"interrupted; task {task_id} goes on on the server (shotline tasks cancel {task_id})")
+            raise typer.Exit(130) from None
         bar.update(row, description="downloading")
         client.videos.download(result, output)
         bar.update(row, description="saved", completed=100)
     return result
-
-
-def _exit_code(e: ShotlineError) -> int:
-    if isinstance(e, InvalidRequest):
-        return EXIT_INVALID
-    if isinstance(e, Unauthorized):
-        return EXIT_AUTH
-    if isinstance(e, RateLimited) or e.status_code == 503:
-        return EXIT_BUSY
-    return EXIT_FAILED

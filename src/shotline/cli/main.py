@@ -22,6 +22,7 @@ from shotline.cli.options import (
     build_settings,
 )
 from shotline.cli.models import ModelPath, models_app
+from shotline.cli.tasks import tasks_app
 from shotline.cli.worker import worker
 
 app = typer.Typer(help="Shotline: the Kling v3.0 Pro text-to-video API on your own GPUs.", no_args_is_help=True,
@@ -31,6 +32,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
+app.add_typer(tasks_app, name="tasks")
 app.command()(generate)
 app.command()(worker)
 
