@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from shotline import __version__
 from shotline.api import errors
 from shotline.api.limits import BodyLimits
-from shotline.api.routes import files, health, kling, tasks
+from shotline.api.routes import files, health, kling, tasks, web
 from shotline.config import Settings
 from shotline.queue import Queue, make_queue
 from shotline.service import Service
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(files.router)
     app.include_router(health.router)
+    web.install(app)  # the playground at `/`
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
     _document_errors_not_422(app)
     return app

@@ -1,0 +1,39 @@
+// The public API, as any client calls it: the key from the page, errors in the contract's shape.
+
+import { $ } from "./dom.js";
+
+export const API = {
+  create: "/v3/async/kling-v3.0-pro-t2v",
+  result: "/v3/async/task-result",
+  tasks: "/v3/async/tasks",
+};
+export const TERMINAL = new Set(["TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED", "TASK_STATUS_CANCELED"]);
+export const STATUS_LABEL = {
+  TASK_STATUS_QUEUED: "Queued",
+  TASK_STATUS_PROCESSING: "Generating",
+  TASK_STATUS_SUCCEED: "Done",
+  TASK_STATUS_FAILED: "Failed",
+  TASK_STATUS_CANCELED: "Canceled",
+};
+
+export class ApiError extends Error {
+  constructor(status, body, retryAfter) {
+    super((body && body.message) || `HTTP ${status}`);
+    this.status = status;
+    this.body = body || {};
+    this.retryAfter = retryAfter;
+  }
+}
+
+export function apiKey() {
+  return $("api-key").value.trim();
+}
+
+export async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${apiKey()}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, data, response.headers.get("Retry-After"));
+  return data;
+}
