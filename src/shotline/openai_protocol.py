@@ -124,11 +124,11 @@ class VideoCreateRequest(BaseModel):
 
     @field_validator("input_reference", mode="before")
     @classmethod
-    def _no_reference(cls, value: Any) -> None:
+    def _no_reference(cls, value: Any) -> Any:
         if value is not None:
             raise _field_error("input_reference", "is not supported: this server makes video from text only; "
                                "send the request without it")
-        return None
+        return value
 
     @property
     def aspect_ratio(self) -> str:

@@ -25,7 +25,7 @@ embedded_only = pytest.mark.parametrize("settings", ["embedded"], indirect=True)
 
 def openai_client(client: TestClient, key: str = KEY_A, sent: list[httpx2.Request] | None = None) -> openai.OpenAI:
     """The official client, talking to the in-process app through the TestClient's transport."""
-    http = httpx2.Client(transport=client._transport, base_url=client.base_url,  # noqa: SLF001
+    http = httpx2.Client(transport=client._transport, base_url=client.base_url,
                          event_hooks={"request": [sent.append]} if sent is not None else {})
     return openai.OpenAI(api_key=key, base_url=f"{client.base_url}/v1", http_client=http, max_retries=0)
 
@@ -167,6 +167,8 @@ def test_bodies_that_are_not_json_or_a_form(client: TestClient) -> None:
                  "INVALID_REQUEST_BODY", "seconds")  # url-encoded forms too
     assert_error(client.post(VIDEOS, files=[("prompt", (None, "a")), ("prompt", (None, "b"))], headers=AUTH_A), 400,
                  "INVALID_REQUEST_BODY", "prompt")  # a field given twice
+    assert_error(client.post(VIDEOS, files={"prompt": ("p.txt", b"a fox", "text/plain")}, headers=AUTH_A), 400,
+                 "INVALID_REQUEST_BODY", "prompt")  # a file where text belongs
     assert_error(client.post(VIDEOS, content=b"x" * 70_000, headers={**AUTH_A, "Content-Type": "multipart/form-data"}),
                  413, "PAYLOAD_TOO_LARGE", "body")
     assert task_count(client) == 0

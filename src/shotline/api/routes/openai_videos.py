@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shotline.api.deps import KeyDep, ServiceDep
@@ -55,7 +54,7 @@ async def read_fields(request: Request) -> dict[str, Any]:
         for name, value in form.multi_items():
             if name in fields:
                 raise InvalidRequest(f"{name}: is given more than once", field=name)
-            fields[name] = "<file>" if isinstance(value, UploadFile) else value
+            fields[name] = value  # an upload stays an UploadFile: only `input_reference` could take one, and is refused
         await form.close()
         return fields
     body = await request.body()
