@@ -129,8 +129,8 @@ class OpenAIVideos:
             raise InvalidRequest(f"variant: {detail}", field="variant")
         task = self.task(owner, video_id)
         if task.status is not TaskStatus.SUCCEED or not task.result_key:
-            raise NotFound(f"video_id: the video is {_STATUS[task.status]}, not completed; download it once its "
-                           "status is completed", field="video_id", metadata={"status": _STATUS[task.status]})
+            raise NotFound(f"video_id: the video's status is {_STATUS[task.status]}, not completed; download it "
+                           "once it is completed", field="video_id", metadata={"status": _STATUS[task.status]})
         where = self.service.storage.locate(task.result_key, self.service.settings.video_url_ttl_s)
         if where is None:
             raise NotFound("video_id: this video's file no longer exists", field="video_id")
