@@ -74,7 +74,10 @@ class Service:
 
     # ---------------------------------------------------------------------------------------- create
 
-    def create(self, owner: str, payload: CreateTaskRequest, idempotency_key: str | None = None) -> str:
+    def create(self, owner: str, payload: CreateTaskRequest, idempotency_key: str | None = None,
+               meta: dict[str, str] | None = None) -> str:
+        """Queue a task and return its id. `meta` is kept with the task for the API that created it (the
+        OpenAI API's `model`, `size`, `seconds`)."""
         if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
             raise InvalidRequest(
                 "Idempotency-Key: must be 1–255 printable ASCII characters without spaces",
@@ -92,7 +95,7 @@ class Service:
         # Idempotency compares what the client asked for (defaults filled in), not the random seed.
         request_hash = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
         new = NewTask(owner=owner, request=request.model_copy(update={"seed": seed}), engine=self.spec.name,
-                      seed=seed, request_hash=request_hash, idempotency_key=idempotency_key)
+                      seed=seed, request_hash=request_hash, idempotency_key=idempotency_key, meta=meta or {})
         try:
             task, created = self.tasks.create(new, max_active=self.settings.max_queued_per_key)
         except QuotaExceeded as full:

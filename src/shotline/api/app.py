@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from shotline import __version__
 from shotline.api import errors
 from shotline.api.limits import BodyLimits
-from shotline.api.routes import files, health, kling, tasks, web
+from shotline.api.routes import files, health, kling, openai_videos, tasks, web
 from shotline.config import Settings
 from shotline.queue import Queue, make_queue
 from shotline.service import Service
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(kling.router)
     app.include_router(tasks.router)
+    app.include_router(openai_videos.router)
     app.include_router(files.router)
     app.include_router(health.router)
     web.install(app)  # the playground at `/`

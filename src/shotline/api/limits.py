@@ -9,11 +9,13 @@ from typing import Any
 from shotline.errors import PayloadTooLarge, ShotlineError, UnsupportedMediaType
 
 Scope = dict[str, Any]
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 class BodyLimits:
-    def __init__(self, app: Any, max_bytes: int, prefixes: tuple[str, ...] = ("/v3/", "/v1/")) -> None:
-        self.app, self.max_bytes, self.prefixes = app, max_bytes, prefixes
+    def __init__(self, app: Any, max_bytes: int, prefixes: tuple[str, ...] = ("/v3/", "/v1/"),
+                 form_prefixes: tuple[str, ...] = ("/v1/",)) -> None:
+        self.app, self.max_bytes, self.prefixes, self.form_prefixes = app, max_bytes, prefixes, form_prefixes
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if (
@@ -38,14 +40,17 @@ class BodyLimits:
             if len(body) > self.max_bytes:
                 await _refuse(send, PayloadTooLarge(self._too_large(), field="body"))
                 return
-        # A cancel has no body; anything with a body must say it is JSON.
+        # A cancel has no body; anything with a body must say it is JSON (or, on the OpenAI API, whose
+        # official client posts forms, a form).
         if body or "content-type" in headers:
             media = headers.get("content-type", "").split(";")[0].strip().lower()
-            if media != "application/json":
+            allowed = ("application/json", *FORM_TYPES) if scope["path"].startswith(self.form_prefixes) \
+                else ("application/json",)
+            if media not in allowed:
                 await _refuse(
                     send,
                     UnsupportedMediaType(
-                        f"Content-Type: must be application/json, got {media or 'none'}", field="Content-Type"
+                        f"Content-Type: must be {' or '.join(allowed)}, got {media or 'none'}", field="Content-Type"
                     ),
                 )
                 return

@@ -28,6 +28,9 @@ class Storage(Protocol):
         """Where a stored video can be read: a local file, or a URL valid for `ttl_s` to redirect to;
         None if it is gone."""
 
+    def delete(self, key: str) -> None:
+        """Remove a stored video (nothing happens if it is already gone)."""
+
     def writable(self) -> bool: ...
 
     def ensure(self) -> None: ...

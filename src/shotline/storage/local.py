@@ -54,6 +54,10 @@ class LocalStorage:
         p = self.root / key
         return p if p.is_file() else None
 
+    def delete(self, key: str) -> None:
+        if _KEY.match(key):
+            (self.root / key).unlink(missing_ok=True)
+
     def writable(self) -> bool:
         try:
             self.ensure()

@@ -64,6 +64,9 @@ class S3Storage:
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=max(1, ttl_s))
 
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)  # S3 answers 204 for a missing key too
+
     def writable(self) -> bool:
         try:
             self.client.head_bucket(Bucket=self.bucket)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -357,17 +357,36 @@ class TaskStore:
         return self.get(task_id), True
 
     def list_page(self, owner: str, *, status: TaskStatus | None, limit: int,
-                  before: tuple[int, str] | None) -> list[TaskRecord]:
-        """The owner's tasks, newest first; `before` is the (created_at_ms, id) of the last one seen."""
+                  before: tuple[int, str] | None, oldest_first: bool = False) -> list[TaskRecord]:
+        """The owner's tasks, newest first (or oldest first); `before` is the (created_at_ms, id) of the
+        last one seen, in that order."""
         q = select(Task).where(Task.owner == owner)
         if status is not None:
             q = q.where(Task.status == status.value)
         if before is not None:
             created, task_id = before
-            q = q.where((Task.created_at_ms < created) | ((Task.created_at_ms == created) & (Task.id < task_id)))
-        q = q.order_by(Task.created_at_ms.desc(), Task.id.desc()).limit(limit)
+            if oldest_first:
+                q = q.where((Task.created_at_ms > created) | ((Task.created_at_ms == created) & (Task.id > task_id)))
+            else:
+                q = q.where((Task.created_at_ms < created) | ((Task.created_at_ms == created) & (Task.id < task_id)))
+        if oldest_first:
+            q = q.order_by(Task.created_at_ms.asc(), Task.id.asc()).limit(limit)
+        else:
+            q = q.order_by(Task.created_at_ms.desc(), Task.id.desc()).limit(limit)
         with self.session() as s:
             return [TaskRecord.from_row(r) for r in s.scalars(q).all()]
+
+    def delete_ended(self, task_id: str, owner: str) -> TaskRecord | None:
+        """Remove one of the owner's tasks that has ended (a live task's worker still writes to its row);
+        returns the row as it was, or None if there was no such ended task."""
+        task = self.get(task_id, owner=owner)
+        if task is None or not task.status.is_terminal:
+            return None
+        with self.session() as s:
+            gone = s.execute(delete(Task).where(Task.id == task_id, Task.owner == owner,
+                                                Task.status == task.status.value))
+            s.commit()
+        return task if gone.rowcount == 1 else None
 
     # --------------------------------------------------------------------------------------- dispatch
 
