@@ -224,6 +224,16 @@ def test_embedded_counts_in_memory(settings: Settings) -> None:
         assert storage == ("MemoryStorage" if settings.queue == "inprocess" else "RedisStorage")
 
 
+def test_an_unreachable_counter_store_lets_requests_through(settings: Settings) -> None:
+    from tests.conftest import free_port
+
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    stack, (client,) = apps(settings, rate_limit="1/min", rate_limit_storage=nowhere)
+    with stack:
+        assert type(client.app.state.service.limiter.storage).__name__ == "RedisStorage"
+        assert all(client.post(CREATE, json=OK, headers=AUTH_A).status_code == 200 for _ in range(3))
+
+
 @pytest.mark.parametrize("bad", ["fast", "3/fortnight"])
 def test_a_bad_rate_setting_stops_the_start(settings: Settings, bad: str) -> None:
     from shotline.api import create_app
