@@ -88,8 +88,19 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_prefix: str = "shotline/"
 
-    # Tasks one key may have waiting or running at once; past it, a create is a 429 with Retry-After.
+    # Tasks one key may have waiting or running at once; past it, a create is a 429 with Retry-After. A key's
+    # own `--max-queued` wins over it.
     max_queued_per_key: int = Field(50, ge=1)
+    # Creates per key, e.g. "60/min", "5/s", "500/h"; empty or 0: no limit. A key's own `--rate` wins over
+    # it. `request_rate_limit` bounds every authenticated request of a key (polling included) the same way.
+    rate_limit: str = ""
+    request_rate_limit: str = ""
+    # Where rate-limit counts live: empty means Redis at `broker_url` with the celery queue (shared by every
+    # API process), this process's memory otherwise; or an explicit `memory://` / `redis://host:port/db`.
+    rate_limit_storage: str = ""
+    # GET /metrics (Prometheus text format). It needs no key: it shows counts and timings, never keys or
+    # prompts. Turn it off where the port is reachable by people who should not see them.
+    metrics: bool = True
     # Run the worker as a child process of `shotline serve` (the embedded default).
     embedded_worker: bool = True
 
@@ -107,6 +118,8 @@ class Settings(BaseSettings):
     # behind busy threads (measured: submit p99 713 ms at 200 req/s on PostgreSQL; 0.5 ms: under 25 ms).
     api_switch_interval_s: float = Field(0.0005, gt=0, le=0.1)
     log_level: str = "INFO"
+    # json: one JSON object per line (ts, level, logger, message, request_id, task_id); text: for a terminal.
+    log_format: Literal["json", "text"] = "json"
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Protocol
@@ -53,9 +54,14 @@ def render(
     work_dir: Path,
     out_path: Path,
     metadata: dict[str, str],
+    timings: dict[str, float] | None = None,
 ) -> list[int]:
     """Make the task's mp4 at `out_path`; returns the indexes of the shots it generated (the rest came
-    from checkpoints)."""
+    from checkpoints). Adds the seconds spent in the model and in encoding to `timings` ("generate_s",
+    "encode_s")."""
+    timings = timings if timings is not None else {}
+    timings.setdefault("generate_s", 0.0)
+    timings.setdefault("encode_s", 0.0)
     work_dir.mkdir(parents=True, exist_ok=True)
     prefix = fingerprint(plan, engine)
     segments: list[Path] = []
@@ -67,7 +73,7 @@ def render(
         sound = storage.get_checkpoint(task_id, audio_name, work_dir) if plan.sound else None
         if video is None or (plan.sound and sound is None):
             video, sound = _generate_shot(engine, plan, shot, progress, storage, task_id, work_dir,
-                                          video_name, audio_name)
+                                          video_name, audio_name, timings)
             generated.append(shot.index)
             log.info("task %s: shot %d of %d generated", task_id, shot.index + 1, len(plan.shots))
             failpoint(f"after_shot_{shot.index + 1}")  # fault tests: the worker dies with this shot checkpointed
@@ -93,7 +99,9 @@ def render(
             end = round((shot.start_frame + shot.frames) * rate / plan.fps)
             parts.append(joiner.add_shot(samples, end - start))
         audio = np.concatenate(parts, axis=1)
+    t0 = time.perf_counter()
     concat_segments(segments, out_path, audio=audio, audio_rate=rate, metadata=metadata)
+    timings["encode_s"] += time.perf_counter() - t0
     return generated
 
 
@@ -107,8 +115,12 @@ def _generate_shot(
     work_dir: Path,
     video_name: str,
     audio_name: str,
+    timings: dict[str, float],
 ) -> tuple[Path, Path | None]:
+    t0 = time.perf_counter()
     out = engine.generate_shot(plan, shot, progress.for_shot(shot))
+    t1 = time.perf_counter()
+    timings["generate_s"] += t1 - t0
     if len(out.frames) != shot.frames:
         raise GenerationError(f"the engine returned {len(out.frames)} frames for a shot of {shot.frames}; "
                               "this is a bug in the engine, please report it")
@@ -116,6 +128,7 @@ def _generate_shot(
     with Mp4Writer(part, width=plan.width, height=plan.height, fps=plan.fps) as writer:
         for frame in out.frames:
             writer.write_frame(frame)
+    timings["encode_s"] += time.perf_counter() - t1
     audio_path = None
     if plan.sound:
         if out.audio is None or not out.sample_rate:

@@ -28,7 +28,9 @@ from shotline.schemas import (
     TaskStatus,
     VideoItem,
 )
+from shotline.logs import current_request_id
 from shotline.queue import Queue
+from shotline.ratelimit import KeyLimits, RateLimiter
 from shotline.storage import Storage
 from shotline.storage.signing import UrlSigner
 from shotline.store import KeyStore, NewTask, TaskRecord, TaskStore
@@ -53,6 +55,7 @@ class Service:
         self.spec = spec_for(self.settings.engine, self.settings)
         self.signer = UrlSigner(self.settings.signing_secret, self.settings.video_url_ttl_s, self.settings.public_url)
         self._config_keys = {hash_key(raw): key_id_for(raw) for raw in self.settings.api_keys}
+        self.limiter = RateLimiter(self.settings)
 
     # ------------------------------------------------------------------------------------------ auth
 
@@ -70,7 +73,13 @@ class Service:
         key_id = self._config_keys.get(hash_key(token)) or self.keys.verify(token)
         if key_id is None:
             raise Unauthorized("Authorization: unknown or revoked API key", field="Authorization")
+        self.limiter.check_request(key_id)
         return key_id
+
+    def key_limits(self, key_id: str) -> KeyLimits:
+        """The key's own rate and queue quota (keys from configuration have none: the defaults apply)."""
+        info = self.keys.get(key_id)
+        return KeyLimits(info.rate, info.max_queued) if info is not None else KeyLimits()
 
     # ---------------------------------------------------------------------------------------- create
 
@@ -95,9 +104,13 @@ class Service:
         # Idempotency compares what the client asked for (defaults filled in), not the random seed.
         request_hash = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
         new = NewTask(owner=owner, request=request.model_copy(update={"seed": seed}), engine=self.spec.name,
-                      seed=seed, request_hash=request_hash, idempotency_key=idempotency_key, meta=meta or {})
+                      seed=seed, request_hash=request_hash, idempotency_key=idempotency_key, meta=meta or {},
+                      request_id=current_request_id())
+        limits = self.key_limits(owner)
+        self.limiter.check_create(owner, limits.rate)  # before the insert: a refused create queues nothing
         try:
-            task, created = self.tasks.create(new, max_active=self.settings.max_queued_per_key)
+            max_active = limits.max_queued or self.settings.max_queued_per_key
+            task, created = self.tasks.create(new, max_active=max_active)
         except QuotaExceeded as full:
             wait = max(1, round(self._typical_run_seconds(self.spec.name)))
             raise RateLimited(

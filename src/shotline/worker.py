@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -22,6 +23,7 @@ from pathlib import Path
 from shotline.config import Settings
 from shotline.engines.base import Engine, GenerationPlan, ShotPlan, plan_generation
 from shotline.errors import GenerationError, GenerationStopped
+from shotline.logs import task_context
 from shotline.schemas import TaskStatus
 from shotline.storage import from_settings as storage_from_settings
 from shotline.store import TaskRecord, TaskStore, make_engine, migrate
@@ -47,6 +49,17 @@ def pid_alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+def gpu_memory() -> dict[str, int]:
+    """The GPU memory this process holds (torch's reserved bytes) and its card's total, when it already
+    uses CUDA; empty otherwise. Never imports torch itself: a process without it has no GPU memory."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return {}
+    device = torch.cuda.current_device()
+    return {"gpu_memory_used_bytes": int(torch.cuda.memory_reserved(device)),
+            "gpu_memory_total_bytes": int(torch.cuda.get_device_properties(device).total_memory)}
 
 
 def worker_is_gone(worker_id: str) -> bool:
@@ -161,7 +174,7 @@ class Worker:
         return True
 
     def heartbeat_once(self) -> None:
-        self.store.worker_heartbeat(self.worker_id)
+        self.store.worker_heartbeat(self.worker_id, **gpu_memory())
         self.store.renew_lease(self.worker_id, self.settings.lease_s)
 
     def start_heartbeat(self, also: Callable[[], None] | None = None) -> threading.Thread:
@@ -216,12 +229,14 @@ class Worker:
         t0 = time.monotonic()
         self.settings.work_dir.mkdir(parents=True, exist_ok=True)
         out_path = self.settings.work_dir / f"{task.id}.{self.worker_id.rsplit(':', 1)[1]}.mp4"
-        try:
-            status = self._run(task, out_path)
-        finally:
-            self.current_task = None
-            out_path.unlink(missing_ok=True)
-        log.info("task %s ended %s in %.2f s", task.id, status.value, time.monotonic() - t0)
+        with task_context(task.id, task.request_id):
+            log.debug("task %s prompts %r", task.id, [shot.prompt for shot in task.request.shots])
+            try:
+                status = self._run(task, out_path)
+            finally:
+                self.current_task = None
+                out_path.unlink(missing_ok=True)
+            log.info("task %s ended %s in %.2f s", task.id, status.value, time.monotonic() - t0)
         return status
 
     def _run(self, task: TaskRecord, out_path: Path) -> TaskStatus:
@@ -238,9 +253,11 @@ class Worker:
             "shotline_engine": plan.engine,
             "shotline_seed": str(plan.seed),
         }
+        timings: dict[str, float] = {}
         try:
             progress.check_stop()
-            render(self.engine, plan, progress, self.storage, task.id, self.settings.work_dir, out_path, metadata)
+            render(self.engine, plan, progress, self.storage, task.id, self.settings.work_dir, out_path, metadata,
+                   timings)
             key = self.storage.save(task.id, out_path)
         except GenerationStopped as stop:
             self.engine.release_memory()
@@ -263,7 +280,7 @@ class Worker:
             self._end(task, TaskStatus.FAILED, reason=reason)
             return TaskStatus.FAILED
         moved = self._end(task, TaskStatus.SUCCEED, result_key=key, progress=100,
-                          result_extra_json=json.dumps(labels))
+                          result_extra_json=json.dumps(labels), **timings)
         return TaskStatus.SUCCEED if moved else TaskStatus.QUEUED
 
     def _end(self, task: TaskRecord, status: TaskStatus, **values: object) -> bool:

@@ -10,8 +10,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from shotline import __version__
-from shotline.api import errors
+from shotline.api import errors, metrics
 from shotline.api.limits import BodyLimits
+from shotline.api.request_id import RequestId
 from shotline.api.routes import files, health, kling, openai_videos, tasks, web
 from shotline.config import Settings
 from shotline.queue import Queue, make_queue
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     web.install(app)  # the playground at `/`
     app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
+    metrics.install(app, settings, service)  # /metrics, and request counts outside the body limits
+    app.add_middleware(RequestId)  # outermost: every answer carries X-Request-Id
     _document_errors_not_422(app)
     return app
 

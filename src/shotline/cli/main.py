@@ -65,7 +65,7 @@ def serve(
     settings = _settings(host=host, port=port, engine=engine, model=model, data_dir=data_dir,
                          database_url=database_url, queue=queue, broker_url=broker_url, storage=storage,
                          s3_bucket=s3_bucket, s3_endpoint_url=s3_endpoint_url)
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     try:
         application = create_app(settings)
     except ValueError as e:
@@ -73,7 +73,9 @@ def serve(
         raise typer.Exit(2) from e
     err.print(f"Shotline on http://{settings.host}:{settings.port}  engine={settings.engine}  "
               f"data={settings.data_dir}")
-    uvicorn.run(application, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=10)
+    # access_log off: the API logs each request itself, with its request id (api/request_id.py).
+    uvicorn.run(application, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=10)
 
 
 def _key_store(data_dir: Path | None):  # noqa: ANN202
@@ -86,23 +88,43 @@ def _key_store(data_dir: Path | None):  # noqa: ANN202
 
 
 @keys_app.command("create")
-def keys_create(name: Annotated[str, typer.Option(help="A label for the key.")] = "", data_dir: DataDir = None) -> None:
+def keys_create(
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    rate: Annotated[str | None, typer.Option(
+        help="Task creations this key may make, e.g. 60/min, 5/s, 500/h (default: SHOTLINE_RATE_LIMIT).",
+    )] = None,
+    max_queued: Annotated[int | None, typer.Option(
+        min=1, help="Tasks this key may have queued or running at once (default: SHOTLINE_MAX_QUEUED_PER_KEY).",
+    )] = None,
+    data_dir: DataDir = None,
+) -> None:
     """Create an API key and print it once (only its hash is stored)."""
-    info, raw = _key_store(data_dir).create(name)
-    err.print(f"Created key [bold]{info.id}[/bold] {name!r}. It is shown once; store it now:")
+    from shotline.ratelimit import normalize_rate
+
+    try:
+        normalized = normalize_rate(rate) if rate is not None else None
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--rate") from e
+    if rate is not None and normalized is None:
+        raise typer.BadParameter("must be at least 1 per period; leave it out for the server's default",
+                                 param_hint="--rate")
+    info, raw = _key_store(data_dir).create(name, rate=normalized, max_queued=max_queued)
+    err.print(f"Created key [bold]{info.id}[/bold] {name!r} (rate {info.rate or 'server default'}, "
+              f"max queued {info.max_queued or 'server default'}). It is shown once; store it now:")
     print(raw)
 
 
 @keys_app.command("list")
 def keys_list(data_dir: DataDir = None) -> None:
-    """List keys (ids and names, never the keys)."""
-    table = Table("id", "name", "created", "revoked")
+    """List keys: ids, names and limits, never the keys."""
     import datetime as dt
 
+    table = Table("id", "name", "rate", "max queued", "created", "revoked")
     for k in _key_store(data_dir).list():
         created = dt.datetime.fromtimestamp(k.created_at_ms / 1000).isoformat(timespec="seconds")
-        table.add_row(k.id, k.name, created, "yes" if k.revoked else "")
-    Console().print(table)
+        table.add_row(k.id, k.name, k.rate or "default", str(k.max_queued or "default"), created,
+                      "yes" if k.revoked else "")
+    Console(width=200).print(table)
 
 
 @keys_app.command("revoke")

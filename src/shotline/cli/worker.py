@@ -33,7 +33,7 @@ def worker(
 
     settings = build_settings(engine=engine, data_dir=data_dir, database_url=database_url, broker_url=broker_url,
                               storage=storage, s3_bucket=s3_bucket, s3_endpoint_url=s3_endpoint_url, queue="celery")
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     if concurrency == 1:
         from shotline.queue.celery_worker import run_worker
 

@@ -18,7 +18,7 @@ log = logging.getLogger("shotline.worker")
 def main() -> None:
     stdin = sys.stdin.buffer
     settings = Settings.model_validate_json(stdin.readline())
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
 
     from shotline.worker import Worker
 

@@ -34,6 +34,14 @@ class KeyInfo:
     revoked: bool
     rate_per_min: int | None = None  # None: the server's default
     max_queued: int | None = None
+    rate_limit: str | None = None  # "N/second|minute|hour|day"; wins over rate_per_min
+
+    @property
+    def rate(self) -> str | None:
+        """The key's own rate of creates, or None for the server's default."""
+        if self.rate_limit:
+            return self.rate_limit
+        return f"{self.rate_per_min}/minute" if self.rate_per_min else None
 
 
 def new_webhook_secret() -> str:
@@ -45,11 +53,13 @@ class KeyStore:
     def __init__(self, engine: Engine) -> None:
         self._session = sessionmaker(engine, expire_on_commit=False)
 
-    def create(self, name: str = "", *, rate_per_min: int | None = None,
-               max_queued: int | None = None) -> tuple[KeyInfo, str]:
-        """Make a new key; the raw key is returned once and never stored."""
+    def create(self, name: str = "", *, rate_per_min: int | None = None, max_queued: int | None = None,
+               rate: str | None = None) -> tuple[KeyInfo, str]:
+        """Make a new key; the raw key is returned once and never stored. `rate` is a normalized rate
+        ("60/minute", see shotline.ratelimit.normalize_rate)."""
         raw = KEY_PREFIX + secrets.token_urlsafe(32)
-        info = self._insert(raw, name, "db", rate_per_min=rate_per_min, max_queued=max_queued)
+        info = self._insert(raw, name, "db", rate_per_min=rate_per_min, max_queued=max_queued,
+                            rate_limit=rate)
         return info, raw
 
     def get(self, key_id: str) -> KeyInfo | None:
@@ -77,7 +87,7 @@ class KeyStore:
             s.commit()
         return secret if n == 1 else None
 
-    def _insert(self, raw: str, name: str, source: str, **limits: int | None) -> KeyInfo:
+    def _insert(self, raw: str, name: str, source: str, **limits: int | str | None) -> KeyInfo:
         row = ApiKey(
             id=key_id_for(raw), name=name, key_hash=hash_key(raw), source=source, created_at_ms=now_ms(),
             webhook_secret=new_webhook_secret(), **limits,
@@ -88,13 +98,19 @@ class KeyStore:
         return _info(row)
 
     def verify(self, raw: str) -> str | None:
-        """The key's id if `raw` is a live key, else None. The lookup is by hash, so the comparison of
-        secrets happens on digests through an index, not on the raw key byte by byte."""
+        """The key's id if `raw` is a live key, else None."""
+        info = self.lookup(raw)
+        return info.id if info else None
+
+    def lookup(self, raw: str) -> KeyInfo | None:
+        """The live key `raw`, with its limits, else None. The lookup is by hash, so the comparison of
+        secrets happens on digests through an index, not on the raw key byte by byte. Nothing is cached
+        across requests: a revocation holds for the very next request, on every API process."""
         with self._session() as s:
             row = s.scalars(
                 select(ApiKey).where(ApiKey.key_hash == hash_key(raw), ApiKey.revoked_at_ms.is_(None))
             ).first()
-            return row.id if row else None
+            return _info(row) if row else None
 
     def list(self) -> list[KeyInfo]:
         with self._session() as s:
@@ -115,4 +131,4 @@ class KeyStore:
 
 def _info(row: ApiKey) -> KeyInfo:
     return KeyInfo(row.id, row.name, row.source, row.created_at_ms, row.revoked_at_ms is not None,
-                   row.rate_per_min, row.max_queued)
+                   row.rate_per_min, row.max_queued, row.rate_limit)

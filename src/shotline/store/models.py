@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -26,6 +26,9 @@ class ApiKey(Base):
     # (Standard Webhooks `whsec_…`; the server must be able to sign with it, so it is kept, not hashed).
     rate_per_min: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_queued: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The key's own rate of creates in the `limits` notation ("60/minute", "5/second", "100/hour"); it wins
+    # over `rate_per_min` (N/minute), which keys made before it carry. None in both: the server's default.
+    rate_limit: Mapped[str | None] = mapped_column(String(32), nullable=True)
     webhook_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
@@ -63,6 +66,10 @@ class Task(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     # JSON object of labels the result carries in `extra` (the tiny engine's notice, for one).
     result_extra_json: Mapped[str] = mapped_column(Text, default="{}")
+    # Seconds the worker spent in the model and in encoding (shots generated in the final run only; shots
+    # resumed from checkpoints cost nothing), written with SUCCEED. /metrics builds its histograms from them.
+    generate_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    encode_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (
         Index("ix_tasks_status_queued", "status", "queued_at_us"),
@@ -110,3 +117,7 @@ class Worker(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     started_at_ms: Mapped[int] = mapped_column(BigInteger)
     heartbeat_ms: Mapped[int] = mapped_column(BigInteger)
+    # GPU memory the worker process holds (torch's reserved bytes) and the card's total, sent with each
+    # heartbeat; NULL on a CPU worker.
+    gpu_memory_used_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    gpu_memory_total_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -454,8 +454,10 @@ class TaskStore:
             )
             s.commit()
 
-    def worker_heartbeat(self, worker_id: str, state: str | None = None, detail: str | None = None) -> None:
-        values: dict[str, Any] = {"heartbeat_ms": now_ms()}
+    def worker_heartbeat(self, worker_id: str, state: str | None = None, detail: str | None = None,
+                         **measures: int) -> None:
+        """Mark the worker alive; `measures` are Worker columns it reports (GPU memory)."""
+        values: dict[str, Any] = {"heartbeat_ms": now_ms(), **measures}
         if state is not None:
             values["state"] = state
         if detail is not None:
