@@ -86,9 +86,32 @@ def _key_store(data_dir: Path | None):  # noqa: ANN202
 @keys_app.command("create")
 def keys_create(name: Annotated[str, typer.Option(help="A label for the key.")] = "", data_dir: DataDir = None) -> None:
     """Create an API key and print it once (only its hash is stored)."""
-    info, raw = _key_store(data_dir).create(name)
+    store = _key_store(data_dir)
+    info, raw = store.create(name)
     err.print(f"Created key [bold]{info.id}[/bold] {name!r}. It is shown once; store it now:")
     print(raw)
+    err.print(f"Its webhook signing secret (also `shotline keys webhook-secret {info.id}`): "
+              f"{store.webhook_secret(info.id)}")
+
+
+@keys_app.command("webhook-secret")
+def keys_webhook_secret(
+    key_id: str,
+    rotate: Annotated[bool, typer.Option("--rotate", help="Replace it; webhooks sign with the new one at once.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Print the secret that signs a key's webhooks (Standard Webhooks `whsec_…`)."""
+    from shotline.store.keys import key_id_for
+
+    store = _key_store(data_dir)
+    configured = key_id in {key_id_for(raw) for raw in _settings(data_dir=data_dir).api_keys}
+    secret = store.webhook_secret(key_id, env_key=configured)
+    if secret is not None and rotate:
+        secret = store.rotate_webhook_secret(key_id)
+    if secret is None:
+        err.print(f"[red]no key {key_id}[/red]")
+        raise typer.Exit(1)
+    print(secret)
 
 
 @keys_app.command("list")
@@ -97,9 +120,15 @@ def keys_list(data_dir: DataDir = None) -> None:
     table = Table("id", "name", "created", "revoked")
     import datetime as dt
 
+    from shotline.store.keys import key_id_for
+
+    listed = set()
     for k in _key_store(data_dir).list():
         created = dt.datetime.fromtimestamp(k.created_at_ms / 1000).isoformat(timespec="seconds")
         table.add_row(k.id, k.name, created, "yes" if k.revoked else "")
+        listed.add(k.id)
+    for configured in {key_id_for(raw) for raw in _settings(data_dir=data_dir).api_keys} - listed:
+        table.add_row(configured, "SHOTLINE_API_KEYS", "", "")
     Console().print(table)
 
 
