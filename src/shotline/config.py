@@ -112,6 +112,16 @@ class Settings(BaseSettings):
     # How often an idle worker looks for queued tasks when nothing woke it.
     poll_s: float = Field(0.5, gt=0)
 
+    # Webhooks (`extra.webhook.url`). URLs whose host is loopback, private, link-local or reserved are refused
+    # (at submit and again at send time) unless this is true: a server must not be steered at its own network.
+    webhook_allow_private: bool = False
+    # Seconds to wait after each failed delivery attempt before the next; after the last, the delivery is
+    # given up. The default (Svix's) covers about 28 hours; tests shorten it.
+    webhook_retry_schedule_s: Annotated[list[Annotated[float, Field(ge=0)]], NoDecode] = Field(
+        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000])
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60)  # per attempt: a slow receiver only delays itself
+    webhook_poll_s: float = Field(1.0, gt=0)  # how often the sender looks for due deliveries
+
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     # The API process's GIL switch interval. Request handlers run in a thread pool and wait on the
     # database many times per request; with Python's default 5 ms, each wait can cost a full interval
@@ -126,6 +136,13 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("webhook_retry_schedule_s", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [float(v) for v in value.split(",") if v.strip()]
         return value
 
     @property

@@ -36,6 +36,7 @@ from shotline.storage.signing import UrlSigner
 from shotline.store import KeyStore, NewTask, TaskRecord, TaskStore
 from shotline.store.keys import hash_key, key_id_for
 from shotline.store.tasks import QuotaExceeded
+from shotline.webhooks import guard as webhook_guard
 
 TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -94,15 +95,15 @@ class Service:
             )
         request = payload.normalized()
         if request.webhook_url is not None:
-            raise InvalidRequest(
-                "extra.webhook: webhooks are not available on this server yet; poll the task result instead",
-                field="extra.webhook",
-            )
+            self._check_webhook_url(request.webhook_url)
         seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX + 1)
         plan = plan_generation(request, self.spec, seed=seed, steps=self.settings.steps)
         self.spec.check_inputs(plan)
         # Idempotency compares what the client asked for (defaults filled in), not the random seed.
         request_hash = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
+        if request.webhook_url is not None:
+            # The key's signing secret exists before its first delivery (a configured key gets its row here).
+            self.keys.webhook_secret(owner, env_key=owner in self._config_keys.values())
         new = NewTask(owner=owner, request=request.model_copy(update={"seed": seed}), engine=self.spec.name,
                       seed=seed, request_hash=request_hash, idempotency_key=idempotency_key, meta=meta or {},
                       request_id=current_request_id())
@@ -123,6 +124,12 @@ class Service:
             self.queue.notify(task.id)
         return task.id
 
+    def _check_webhook_url(self, url: str) -> None:
+        try:
+            webhook_guard.check(url, allow_private=self.settings.webhook_allow_private)
+        except webhook_guard.UnsafeUrl as err:
+            raise InvalidRequest(f"extra.webhook.url: {err}", field="extra.webhook.url") from None
+
     # ---------------------------------------------------------------------------------------- result
 
     def get_task(self, owner: str, task_id: str | None) -> TaskRecord:
@@ -138,6 +145,10 @@ class Service:
 
     def result(self, owner: str, task_id: str | None, base_url: str) -> TaskResultResponse:
         return self._result_of(self.get_task(owner, task_id), base_url)
+
+    def result_of(self, task: TaskRecord, base_url: str) -> TaskResultResponse:
+        """The task-result body for a task already read (webhooks render their payload with it)."""
+        return self._result_of(task, base_url)
 
     def _result_of(self, task: TaskRecord, base_url: str) -> TaskResultResponse:
         videos = []

@@ -18,7 +18,8 @@ from shotline.config import Settings
 from shotline.queue import Queue, make_queue
 from shotline.service import Service
 from shotline.storage import from_settings as storage_from_settings
-from shotline.store import KeyStore, TaskStore, make_engine, migrate
+from shotline.store import KeyStore, TaskStore, WebhookOutbox, make_engine, migrate
+from shotline.webhooks.sender import WebhookSender
 
 log = logging.getLogger("shotline.api")
 
@@ -36,6 +37,7 @@ def build_service(settings: Settings) -> tuple[Service, Queue]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     service, queue = build_service(settings)
+    webhooks = WebhookSender(service, WebhookOutbox(service.tasks.engine))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -44,9 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("no API keys yet: every request will get 401. Create one with `shotline keys create` "
                         "or set SHOTLINE_API_KEYS")
         queue.start()
+        webhooks.start()
         try:
             yield
         finally:
+            webhooks.stop()
             queue.stop()
 
     app = FastAPI(
@@ -58,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.service = service
     app.state.queue = queue
+    app.state.webhooks = webhooks
     errors.install(app)
     app.include_router(kling.router)
     app.include_router(tasks.router)

@@ -108,10 +108,33 @@ def keys_create(
     if rate is not None and normalized is None:
         raise typer.BadParameter("must be at least 1 per period; leave it out for the server's default",
                                  param_hint="--rate")
-    info, raw = _key_store(data_dir).create(name, rate=normalized, max_queued=max_queued)
+    store = _key_store(data_dir)
+    info, raw = store.create(name, rate=normalized, max_queued=max_queued)
     err.print(f"Created key [bold]{info.id}[/bold] {name!r} (rate {info.rate or 'server default'}, "
               f"max queued {info.max_queued or 'server default'}). It is shown once; store it now:")
     print(raw)
+    err.print(f"Its webhook signing secret (also `shotline keys webhook-secret {info.id}`): "
+              f"{store.webhook_secret(info.id)}")
+
+
+@keys_app.command("webhook-secret")
+def keys_webhook_secret(
+    key_id: str,
+    rotate: Annotated[bool, typer.Option("--rotate", help="Replace it; webhooks sign with the new one at once.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Print the secret that signs a key's webhooks (Standard Webhooks `whsec_…`)."""
+    from shotline.store.keys import key_id_for
+
+    store = _key_store(data_dir)
+    configured = key_id in {key_id_for(raw) for raw in _settings(data_dir=data_dir).api_keys}
+    secret = store.webhook_secret(key_id, env_key=configured)
+    if secret is not None and rotate:
+        secret = store.rotate_webhook_secret(key_id)
+    if secret is None:
+        err.print(f"[red]no key {key_id}[/red]")
+        raise typer.Exit(1)
+    print(secret)
 
 
 @keys_app.command("list")
@@ -119,11 +142,17 @@ def keys_list(data_dir: DataDir = None) -> None:
     """List keys: ids, names and limits, never the keys."""
     import datetime as dt
 
+    from shotline.store.keys import key_id_for
+
     table = Table("id", "name", "rate", "max queued", "created", "revoked")
+    listed = set()
     for k in _key_store(data_dir).list():
         created = dt.datetime.fromtimestamp(k.created_at_ms / 1000).isoformat(timespec="seconds")
         table.add_row(k.id, k.name, k.rate or "default", str(k.max_queued or "default"), created,
                       "yes" if k.revoked else "")
+        listed.add(k.id)
+    for configured in {key_id_for(raw) for raw in _settings(data_dir=data_dir).api_keys} - listed:
+        table.add_row(configured, "SHOTLINE_API_KEYS", "default", "default", "", "")
     Console(width=200).print(table)
 
 

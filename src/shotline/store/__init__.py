@@ -3,5 +3,6 @@
 from shotline.store.db import make_engine, migrate, now_ms
 from shotline.store.keys import KeyStore
 from shotline.store.tasks import NewTask, TaskRecord, TaskStore
+from shotline.store.webhooks import WebhookOutbox
 
-__all__ = ["KeyStore", "NewTask", "TaskRecord", "TaskStore", "make_engine", "migrate", "now_ms"]
+__all__ = ["KeyStore", "NewTask", "TaskRecord", "TaskStore", "WebhookOutbox", "make_engine", "migrate", "now_ms"]

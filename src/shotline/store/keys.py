@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from shotline.store.db import now_ms
@@ -67,12 +68,13 @@ class KeyStore:
             row = s.get(ApiKey, key_id)
             return _info(row) if row else None
 
-    def webhook_secret(self, key_id: str) -> str | None:
-        """The key's webhook signing secret (made on first use for keys created before webhooks)."""
+    def webhook_secret(self, key_id: str, *, env_key: bool = False) -> str | None:
+        """The key's webhook signing secret (made on first use for keys created before webhooks). `env_key`:
+        the id is a key from SHOTLINE_API_KEYS, which has no row until its secret is first needed."""
         with self._session() as s:
             row = s.get(ApiKey, key_id)
             if row is None:
-                return None
+                return self._insert_env_key(key_id) if env_key else None
             if row.webhook_secret is None:
                 s.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.webhook_secret.is_(None))
                           .values(webhook_secret=new_webhook_secret()))
@@ -86,6 +88,20 @@ class KeyStore:
             n = s.execute(update(ApiKey).where(ApiKey.id == key_id).values(webhook_secret=secret)).rowcount
             s.commit()
         return secret if n == 1 else None
+
+    def _insert_env_key(self, key_id: str) -> str | None:
+        # A configured key is never stored, but its webhook secret must be: every API process signs with
+        # the same one, and it survives restarts. The row's hash is not a sha256 digest, so it can never
+        # authenticate a request: removing the key from the configuration still revokes it.
+        row = ApiKey(id=key_id, name="SHOTLINE_API_KEYS", key_hash=f"env:{key_id}", source="env",
+                     created_at_ms=now_ms(), webhook_secret=new_webhook_secret())
+        with self._session() as s:
+            s.add(row)
+            try:
+                s.commit()
+            except IntegrityError:  # another process made it first: use theirs
+                s.rollback()
+        return self.webhook_secret(key_id)
 
     def _insert(self, raw: str, name: str, source: str, **limits: int | str | None) -> KeyInfo:
         row = ApiKey(
@@ -126,7 +142,8 @@ class KeyStore:
 
     def count_live(self) -> int:
         with self._session() as s:
-            return len(s.scalars(select(ApiKey.id).where(ApiKey.revoked_at_ms.is_(None))).all())
+            return len(s.scalars(select(ApiKey.id).where(ApiKey.revoked_at_ms.is_(None),
+                                                         ApiKey.source == "db")).all())
 
 
 def _info(row: ApiKey) -> KeyInfo:

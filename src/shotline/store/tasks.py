@@ -23,6 +23,7 @@ from shotline.errors import Conflict
 from shotline.schemas import TASK_TYPE, GenerationRequest, TaskStatus
 from shotline.store.db import is_postgres, now_ms
 from shotline.store.models import Task, Worker
+from shotline.store.webhooks import record_event
 
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
 # Below this many free places in a key's quota, creates take the per-key lock (see `TaskStore.create`). It
@@ -265,9 +266,11 @@ class TaskStore:
         if owned_by is not None:
             stmt = stmt.where(Task.worker_id == owned_by)
         with self.session() as s:
-            result = s.execute(stmt.values(**values))
+            moved = s.execute(stmt.values(**values)).rowcount == 1
+            if moved:
+                record_event(s, task_id, target)  # the webhook commits with the change, or neither does
             s.commit()
-            return result.rowcount == 1
+            return moved
 
     def claim_next(self, worker_id: str, lease_s: float) -> TaskRecord | None:
         """Take the oldest queued task for `worker_id` (QUEUED → PROCESSING), or None if there is none."""
