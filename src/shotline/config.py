@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     poll_s: float = Field(0.5, gt=0)
 
     max_body_bytes: int = Field(64 * 1024, ge=1024)
+    # Deepest nesting of arrays/objects a JSON body may have (the request models need 3).
+    max_json_depth: int = Field(32, ge=4, le=256)
+    # A request body must arrive whole within this long (a slow client gets 408, not a held thread).
+    body_timeout_s: float = Field(30.0, gt=0)
     # The API process's GIL switch interval. Request handlers run in a thread pool and wait on the
     # database many times per request; with Python's default 5 ms, each wait can cost a full interval
     # behind busy threads (measured: submit p99 713 ms at 200 req/s on PostgreSQL; 0.5 ms: under 25 ms).

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from shotline import __version__
 from shotline.api import errors
 from shotline.api.limits import BodyLimits
+from shotline.api.openapi import document_errors
 from shotline.api.routes import files, health, kling, tasks
 from shotline.config import Settings
 from shotline.queue import Queue, make_queue
@@ -62,8 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(files.router)
     app.include_router(health.router)
-    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth,
+                       timeout_s=settings.body_timeout_s)
     _document_errors_not_422(app)
+    document_errors(app)
     return app
 
 
