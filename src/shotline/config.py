@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     # sent again after this long.
     redispatch_s: float = Field(10.0, gt=0)
 
+    # Retention: a finished video is deleted this long after its task ended (its task then answers SUCCEED
+    # with no video and says why); the task row itself, this long after it ended (then 404). `shotline gc`
+    # runs it by hand; workers run it every `gc_interval_s` (0: never).
+    result_ttl_s: int = Field(7 * 24 * 3600, ge=1)
+    task_ttl_s: int = Field(30 * 24 * 3600, ge=1)
+    gc_interval_s: float = Field(3600.0, ge=0)
+
     storage: Literal["local", "s3"] = "local"
     s3_bucket: str = ""
     s3_endpoint_url: str = ""  # empty: AWS; set for MinIO or another S3-compatible store

@@ -195,11 +195,15 @@ class Worker:
 
     def run_forever(self) -> None:
         """Take queued tasks in order until `stopping` is set."""
+        from shotline.retention import PeriodicGc
+
         last_recover = 0.0
+        gc = PeriodicGc(self.settings, self.store, self.storage)
         while not self.stopping.is_set():
             if time.monotonic() - last_recover > max(1.0, self.settings.lease_s / 3):
                 self.recover()
                 last_recover = time.monotonic()
+            gc.maybe_run()
             task = self.store.claim_next(self.worker_id, self.settings.lease_s)
             if task is None:
                 self.wake.wait(self.settings.poll_s)

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shotline.cli.gc import gc
 from shotline.cli.generate import generate
 from shotline.cli.options import (
     BrokerUrl,
@@ -33,6 +34,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.command()(generate)
 app.command()(worker)
+app.command()(gc)
 
 err = Console(stderr=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,6 +28,12 @@ class Storage(Protocol):
     def locate(self, key: str, ttl_s: int) -> Path | str | None:
         """Where a stored video can be read: a local file, or a URL valid for `ttl_s` to redirect to;
         None if it is gone."""
+
+    def delete(self, key: str) -> None:
+        """Remove a stored video (retention); a missing key is not an error."""
+
+    def stored_results(self) -> Iterator[tuple[str, float]]:
+        """(key, last-modified unix time) of every stored video."""
 
     def writable(self) -> bool: ...
 

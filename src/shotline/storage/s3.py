@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,17 @@ class S3Storage:
             raise
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=max(1, ttl_s))
+
+    def delete(self, key: str) -> None:
+        """Remove a stored video (retention); S3 deletes of missing keys succeed."""
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def stored_results(self) -> Iterator[tuple[str, float]]:
+        """(key, last-modified time) of every stored video, for the retention sweep of orphans."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}results/"):
+            for obj in page.get("Contents", []):
+                yield obj["Key"], obj["LastModified"].timestamp()
 
     def writable(self) -> bool:
         try:
