@@ -63,6 +63,31 @@ class Poller:
     def __init__(self, http: httpx.Client, task_id: str) -> None:
         self.http, self.task_id, self.seen = http, task_id, Counter()
 
+    def during(self, action) -> None:  # noqa: ANN001
+        """Poll from a thread for as long as `action` runs (the outage), then a little after."""
+        import threading
+
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def loop() -> None:
+            try:
+                while not done.is_set():
+                    self.poll(0.2)
+            except BaseException as err:  # noqa: BLE001 - re-raised in the test's thread
+                errors.append(err)
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        try:
+            action()
+            time.sleep(0.5)
+        finally:
+            done.set()
+            thread.join(30)
+        if errors:
+            raise errors[0]
+
     def poll(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -217,13 +242,19 @@ class PrivatePostgres:
 
     def start(self) -> PrivatePostgres:
         self._pg(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
-        self._pg(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-o",
-                 f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        self._run()
         return self
 
-    def restart(self) -> None:
-        # -m fast: every connection is cut, as in a crash or failover; the options of the first start stay.
-        self._pg(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "restart")
+    def _run(self) -> None:
+        # -l: the server's output goes to a file, so pg_ctl's own pipes close when it returns.
+        self._pg(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-o",
+                 f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+
+    def restart(self, down_s: float = 1.0) -> None:
+        # -m fast: every connection is cut, as in a crash or failover; then down for a moment.
+        self._pg(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        time.sleep(down_s)
+        self._run()
 
     def stop(self) -> None:
         subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m",
@@ -243,14 +274,15 @@ def test_postgres_restarts_while_tasks_run(tmp_path: Path) -> None:
             poller = Poller(http, ids[0])
             for target in ids[:2]:
                 wait_processing(server, target)
-                pg.restart()
+                poller.during(lambda: pg.restart(down_s=2.0))
                 restarts += 1
-                poller.poll(1.0)
             for task_id in ids:
                 body = wait_terminal(http, task_id, timeout=240)
                 assert body["task"]["status"] == "TASK_STATUS_SUCCEED", body
                 assert httpx.get(body["videos"][0]["video_url"]).content[4:8] == b"ftyp"
-        report("postgres-restart", restarts, ids, server, answers_during_outage=dict(poller.seen))
+        handed_back = server.log.read_text().count("handing the task back")
+        report("postgres-restart", restarts, ids, server, answers_during_outage=dict(poller.seen),
+               tasks_handed_back=handed_back)
     finally:
         server.stop()
         pg.stop()
@@ -268,16 +300,16 @@ def test_redis_restarts_while_tasks_run(scale_services, tmp_path: Path) -> None:
         ids: list[str] = []
         restarts = 0
         with server.client() as http:
-            poller = Poller(http, "00000000-0000-4000-8000-000000000000")
             for round_ in range(2):
                 ids += [http.post(CREATE, json={**QUICK, "prompt": f"redis {round_}.{i}"}).json()["task_id"]
                         for i in range(3)]
+                poller = Poller(http, ids[0]) if round_ == 0 else poller
                 wait_processing(server, ids[-3])
                 redis.kill()
                 restarts += 1
                 # While the broker is down the API still takes tasks: they are durable rows, sent later.
                 ids.append(http.post(CREATE, json={**QUICK, "prompt": f"while down {round_}"}).json()["task_id"])
-                poller.poll(0.5)
+                poller.during(lambda: time.sleep(1.0))
                 redis.start()
             for task_id in ids:
                 body = wait_terminal(http, task_id, timeout=240)
