@@ -43,9 +43,12 @@ CHECKS = [no_server_error, response_schema_conformance, status_code_conformance]
 def _app():
     # One app for the module, on the embedded backend (SQLite, local files), with no worker: the fuzzer
     # exercises the HTTP layer, not generation.
+    import atexit
+    import shutil
     import tempfile
 
     data = Path(tempfile.mkdtemp(prefix="shotline-fuzz-")) / "data"
+    atexit.register(shutil.rmtree, data.parent, True)
     settings = Settings(data_dir=data, api_keys=[KEY_A, KEY_B], embedded_worker=False, _env_file=None,
                         max_queued_per_key=10_000)
     return create_app(settings)

@@ -109,3 +109,12 @@ def test_a_body_that_arrives_too_slowly_is_408(tmp_path: Path) -> None:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def test_client_strings_enter_log_lines_escaped() -> None:
+    from shotline.api.errors import _loggable
+
+    forged = "/v3/x\n2026-11-25 INFO shotline.api [1] key revoked\r\x1b[2J"
+    line = _loggable(forged)
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line
+    assert line.startswith("/v3/x\\n") and len(_loggable("é" * 1000)) <= 200 * 6
