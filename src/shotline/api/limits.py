@@ -95,7 +95,8 @@ class BodyLimits:
                     ),
                 )
                 return
-        refusal = self._check_json(body)
+        is_json = headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+        refusal = self._check_json(body) if is_json else None
         if refusal is not None:
             await _refuse(send, refusal)
             return
