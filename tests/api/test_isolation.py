@@ -161,10 +161,15 @@ def test_expired_and_tampered_links_are_403(client: TestClient) -> None:
         {"expires": "-1", "signature": sig},
         {"signature": sig},
         {},
+        {"expires": expires, "signature": "é" * 64},  # non-ASCII: once a TypeError in compare_digest (a 500)
+        {"expires": "".join(chr(0x660 + int(d)) for d in str(expires)), "signature": sig},  # Arabic-Indic digits
     ]
     for params in cases:
         r = client.get(f"/v3/files/{task_id}/video.mp4", params=params)
         assert_error(r, 403, "UNAUTHORIZED", None)
+    # Bytes that are not UTF-8 at all, percent-encoded in the query.
+    assert_error(client.get(f"/v3/files/{task_id}/video.mp4?expires={expires}&signature=%ff%fe{sig[4:]}"),
+                 403, "UNAUTHORIZED", "signature")
     other = create(client)
     finish(client, other)
     assert_error(client.get(f"/v3/files/{other}/video.mp4", params={"expires": expires, "signature": sig}),
