@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     # sent again after this long.
     redispatch_s: float = Field(10.0, gt=0)
 
+    # Retention: a finished video is deleted this long after its task ended (its task then answers SUCCEED
+    # with no video and says why); the task row itself, this long after it ended (then 404). `shotline gc`
+    # runs it by hand; workers run it every `gc_interval_s` (0: never).
+    result_ttl_s: int = Field(7 * 24 * 3600, ge=1)
+    task_ttl_s: int = Field(30 * 24 * 3600, ge=1)
+    gc_interval_s: float = Field(3600.0, ge=0)
+
     storage: Literal["local", "s3"] = "local"
     s3_bucket: str = ""
     s3_endpoint_url: str = ""  # empty: AWS; set for MinIO or another S3-compatible store
@@ -123,6 +130,10 @@ class Settings(BaseSettings):
     webhook_poll_s: float = Field(1.0, gt=0)  # how often the sender looks for due deliveries
 
     max_body_bytes: int = Field(64 * 1024, ge=1024)
+    # Deepest nesting of arrays/objects a JSON body may have (the request models need 3).
+    max_json_depth: int = Field(32, ge=4, le=256)
+    # A request body must arrive whole within this long (a slow client gets 408, not a held thread).
+    body_timeout_s: float = Field(30.0, gt=0)
     # The API process's GIL switch interval. Request handlers run in a thread pool and wait on the
     # database many times per request; with Python's default 5 ms, each wait can cost a full interval
     # behind busy threads (measured: submit p99 713 ms at 200 req/s on PostgreSQL; 0.5 ms: under 25 ms).

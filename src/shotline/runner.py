@@ -125,9 +125,13 @@ def _generate_shot(
         raise GenerationError(f"the engine returned {len(out.frames)} frames for a shot of {shot.frames}; "
                               "this is a bug in the engine, please report it")
     part = work_dir / f"{task_id}.{video_name}.part"
-    with Mp4Writer(part, width=plan.width, height=plan.height, fps=plan.fps) as writer:
-        for frame in out.frames:
-            writer.write_frame(frame)
+    try:
+        with Mp4Writer(part, width=plan.width, height=plan.height, fps=plan.fps) as writer:
+            for frame in out.frames:
+                writer.write_frame(frame)
+    except BaseException:
+        part.unlink(missing_ok=True)  # a half-written segment (disk full, stop) must not take space or be reused
+        raise
     timings["encode_s"] += time.perf_counter() - t1
     audio_path = None
     if plan.sound:

@@ -83,6 +83,8 @@ def _show(value: Any) -> str:
         return json.dumps(value if len(value) <= 40 else value[:37] + "...", ensure_ascii=False)
     if isinstance(value, (dict, list)):
         return _JSON_TYPES[type(value)]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return f"a {len(str(abs(value)))}-digit number"
     return json.dumps(value) if isinstance(value, (int, float, bool, type(None))) else str(value)[:40]
 
 
@@ -116,6 +118,8 @@ def _message(err: dict[str, Any], info: Any, holder: type[BaseModel] | None) -> 
     if kind == "literal_error":
         options = ctx.get("expected", "").replace("'", "")
         return f"must be one of {options}, got {_show(value)}"
+    if kind == "string_unicode":
+        return "must be valid Unicode text (a lone surrogate such as \\ud800 is not)"
     if kind == "string_pattern_mismatch":
         return "must be an http:// or https:// URL"
     return err.get("msg", "is invalid")

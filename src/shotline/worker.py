@@ -24,6 +24,7 @@ from shotline.config import Settings
 from shotline.engines.base import Engine, GenerationPlan, ShotPlan, plan_generation
 from shotline.errors import GenerationError, GenerationStopped
 from shotline.logs import task_context
+from shotline.outages import failure_reason, is_database_unreachable
 from shotline.schemas import TaskStatus
 from shotline.storage import from_settings as storage_from_settings
 from shotline.store import TaskRecord, TaskStore, make_engine, migrate
@@ -208,12 +209,24 @@ class Worker:
 
     def run_forever(self) -> None:
         """Take queued tasks in order until `stopping` is set."""
+        from shotline.retention import PeriodicGc
+
         last_recover = 0.0
+        gc = PeriodicGc(self.settings, self.store, self.storage)
         while not self.stopping.is_set():
-            if time.monotonic() - last_recover > max(1.0, self.settings.lease_s / 3):
-                self.recover()
-                last_recover = time.monotonic()
-            task = self.store.claim_next(self.worker_id, self.settings.lease_s)
+            try:
+                if time.monotonic() - last_recover > max(1.0, self.settings.lease_s / 3):
+                    self.recover()
+                    last_recover = time.monotonic()
+                gc.maybe_run()
+                task = self.store.claim_next(self.worker_id, self.settings.lease_s)
+            except Exception as err:
+                if not is_database_unreachable(err):
+                    raise
+                # A database restart is waited out here, not by exiting (the supervisor's backoff grows).
+                log.warning("database unreachable (%s); retrying in 1 s", type(err).__name__)
+                self.stopping.wait(1.0)
+                continue
             if task is None:
                 self.wake.wait(self.settings.poll_s)
                 self.wake.clear()
@@ -233,6 +246,10 @@ class Worker:
             log.debug("task %s prompts %r", task.id, [shot.prompt for shot in task.request.shots])
             try:
                 status = self._run(task, out_path)
+            except Exception as err:
+                if not is_database_unreachable(err):
+                    raise
+                status = self._hand_back(task, err)
             finally:
                 self.current_task = None
                 out_path.unlink(missing_ok=True)
@@ -274,14 +291,35 @@ class Worker:
             return TaskStatus.FAILED
         except Exception as err:  # noqa: BLE001 - a bug must fail one task, not the worker
             self.engine.release_memory()
-            log.error("task %s: %s", task.id, "".join(traceback.format_exception(err)))
-            reason = (f"internal error while generating ({type(err).__name__}); the server log has the details "
-                      f"under task {task.id}")
+            if is_database_unreachable(err):
+                raise  # not the task's fault: run_task hands it back
+            reason = failure_reason(err)
+            if reason is not None:
+                log.error("task %s: %s (%s: %s)", task.id, reason, type(err).__name__, err)
+            else:
+                log.error("task %s: %s", task.id, "".join(traceback.format_exception(err)))
+                reason = (f"internal error while generating ({type(err).__name__}); the server log has the "
+                          f"details under task {task.id}")
             self._end(task, TaskStatus.FAILED, reason=reason)
             return TaskStatus.FAILED
         moved = self._end(task, TaskStatus.SUCCEED, result_key=key, progress=100,
                           result_extra_json=json.dumps(labels), **timings)
         return TaskStatus.SUCCEED if moved else TaskStatus.QUEUED
+
+    def _hand_back(self, task: TaskRecord, err: BaseException, tries: int = 60) -> TaskStatus:
+        """The database went away mid-task: give the task back to the queue once it answers again (so it
+        is not left PROCESSING under a worker that no longer runs it), without counting the attempt."""
+        log.warning("task %s: the database became unreachable (%s); handing the task back", task.id,
+                    type(err).__name__)
+        for _ in range(tries):
+            try:
+                if self.store.release(task.id, self.worker_id) and self.on_requeue is not None:
+                    self.on_requeue(task.id)
+                return TaskStatus.QUEUED
+            except Exception as again:  # noqa: BLE001
+                if not is_database_unreachable(again) or self.stopping.wait(1.0):
+                    raise
+        raise err
 
     def _end(self, task: TaskRecord, status: TaskStatus, **values: object) -> bool:
         """Write a terminal status (if this worker still owns the task) and drop its checkpoints."""

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from shotline import __version__
 from shotline.api import errors, metrics
 from shotline.api.limits import BodyLimits
+from shotline.api.openapi import document_errors
 from shotline.api.request_id import RequestId
 from shotline.api.routes import files, health, kling, openai_videos, tasks, web
 from shotline.config import Settings
@@ -70,10 +71,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(files.router)
     app.include_router(health.router)
     web.install(app)  # the playground at `/`
-    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth,
+                       timeout_s=settings.body_timeout_s)
     metrics.install(app, settings, service)  # /metrics, and request counts outside the body limits
     app.add_middleware(RequestId)  # outermost: every answer carries X-Request-Id
     _document_errors_not_422(app)
+    document_errors(app)
     return app
 
 

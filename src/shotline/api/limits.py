@@ -1,21 +1,63 @@
-"""Body checks before routing: a wrong Content-Type is a 415 and a body over the limit a 413, without
-reading more than the limit. Pure ASGI (not BaseHTTPMiddleware) so it can stop a large upload early."""
+"""Body checks before routing: a wrong Content-Type is a 415, a body over the limit a 413 (without
+reading more than the limit), a body that does not arrive in time a 408, and JSON that is not UTF-8 or
+nests deeper than `max_depth` a 400 naming `body`. Pure ASGI (not BaseHTTPMiddleware) so it can stop a
+large or slow upload early.
+
+What protects the server from slow or abusive clients: this body deadline (a slow body never reaches
+the thread pool, and holds only a coroutine until it expires), uvicorn's `timeout_keep_alive` (idle
+connections close after 5 s), h11's cap on incomplete headers (16 KiB), and the size and depth caps
+here. Slow *headers* are not timed by uvicorn: deployments facing the internet put a proxy in front
+(docs/deploy.md).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
-from shotline.errors import PayloadTooLarge, ShotlineError, UnsupportedMediaType
+from shotline.errors import InvalidRequest, PayloadTooLarge, ShotlineError, UnsupportedMediaType
 
 Scope = dict[str, Any]
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
+class RequestTimeout(ShotlineError):
+    status_code = 408
+    reason = "INVALID_REQUEST_BODY"
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply `body`'s arrays and objects nest, brackets inside strings not counted. The stdlib parser
+    has no depth limit (a deep body costs recursion and, past about 1000 levels, fails in a way that
+    names nothing), hence this count: one linear pass (a regex for strings backtracks quadratically on
+    unterminated ones)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
 class BodyLimits:
     def __init__(self, app: Any, max_bytes: int, prefixes: tuple[str, ...] = ("/v3/", "/v1/"),
-                 form_prefixes: tuple[str, ...] = ("/v1/",)) -> None:
+                 form_prefixes: tuple[str, ...] = ("/v1/",), *, max_depth: int = 32, timeout_s: float = 30.0) -> None:
         self.app, self.max_bytes, self.prefixes, self.form_prefixes = app, max_bytes, prefixes, form_prefixes
+        self.max_depth, self.timeout_s = max_depth, timeout_s
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if (
@@ -31,8 +73,14 @@ class BodyLimits:
             await _refuse(send, PayloadTooLarge(self._too_large(), field="body"))
             return
         body, more = b"", True
+        deadline = time.monotonic() + self.timeout_s
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                await _refuse(send, RequestTimeout(
+                    f"body: did not arrive within {self.timeout_s:g} s; send the whole body at once", field="body"))
+                return
             if message["type"] == "http.disconnect":
                 return
             body += message.get("body", b"")
@@ -54,6 +102,11 @@ class BodyLimits:
                     ),
                 )
                 return
+        is_json = headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+        refusal = self._check_json(body) if is_json else None
+        if refusal is not None:
+            await _refuse(send, refusal)
+            return
 
         sent = False
 
@@ -65,6 +118,17 @@ class BodyLimits:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _check_json(self, body: bytes) -> ShotlineError | None:
+        if not body:
+            return None
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return InvalidRequest(f"body: is not valid UTF-8 (byte {err.start}); JSON must be UTF-8", field="body")
+        if json_depth(body) > self.max_depth:
+            return InvalidRequest(f"body: nests arrays and objects deeper than {self.max_depth} levels", field="body")
+        return None
 
     def _too_large(self) -> str:
         return f"body: must be at most {self.max_bytes} bytes"

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shotline.cli.gc import gc
 from shotline.cli.generate import generate
 from shotline.cli.options import (
     BrokerUrl,
@@ -35,6 +36,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(tasks_app, name="tasks")
 app.command()(generate)
 app.command()(worker)
+app.command()(gc)
 
 err = Console(stderr=True)
 

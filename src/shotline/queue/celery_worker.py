@@ -36,6 +36,9 @@ def run_worker(settings: Settings, name: str | None = None) -> None:
         worker.run_one(task_id)
 
     def maintenance() -> None:
+        from shotline.retention import PeriodicGc
+
+        gc = PeriodicGc(settings, worker.store, worker.storage)
         last_recover = 0.0
         while not worker.stopping.wait(min(settings.heartbeat_s, settings.redispatch_s / 2)):
             try:
@@ -43,6 +46,7 @@ def run_worker(settings: Settings, name: str | None = None) -> None:
                     worker.recover()
                     last_recover = time.monotonic()
                 queue.redispatch()
+                gc.maybe_run()
             except Exception:  # noqa: BLE001 - the database or broker may be restarting; try again
                 log.warning("maintenance round failed", exc_info=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -29,7 +30,10 @@ class Storage(Protocol):
         None if it is gone."""
 
     def delete(self, key: str) -> None:
-        """Remove a stored video (nothing happens if it is already gone)."""
+        """Remove a stored video (retention); a missing key is not an error."""
+
+    def stored_results(self) -> Iterator[tuple[str, float]]:
+        """(key, last-modified unix time) of every stored video."""
 
     def writable(self) -> bool: ...
 

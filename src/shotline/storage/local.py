@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 _KEY = re.compile(r"^[0-9a-f-]{36}\.mp4$")
@@ -55,8 +56,20 @@ class LocalStorage:
         return p if p.is_file() else None
 
     def delete(self, key: str) -> None:
+        """Remove a stored video (retention); a key that is gone already is fine."""
         if _KEY.match(key):
             (self.root / key).unlink(missing_ok=True)
+
+    def stored_results(self) -> Iterator[tuple[str, float]]:
+        """(key, last-modified time) of every stored video, for the retention sweep of orphans."""
+        if not self.root.is_dir():
+            return
+        for p in self.root.iterdir():
+            if _KEY.match(p.name):
+                try:
+                    yield p.name, p.stat().st_mtime
+                except FileNotFoundError:
+                    continue
 
     def writable(self) -> bool:
         try:

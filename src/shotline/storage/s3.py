@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,15 @@ class S3Storage:
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=max(1, ttl_s))
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=key)  # S3 answers 204 for a missing key too
+        """Remove a stored video (retention); S3 deletes of missing keys succeed."""
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def stored_results(self) -> Iterator[tuple[str, float]]:
+        """(key, last-modified time) of every stored video, for the retention sweep of orphans."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}results/"):
+            for obj in page.get("Contents", []):
+                yield obj["Key"], obj["LastModified"].timestamp()
 
     def writable(self) -> bool:
         try:

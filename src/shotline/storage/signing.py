@@ -28,7 +28,8 @@ def sign(secret: bytes, task_id: str, ttl_s: int, now: float | None = None) -> t
 def verify(secret: bytes, task_id: str, expires: int, sig: str, now: float | None = None) -> str | None:
     """None when valid, else why not ("expired" or "invalid")."""
     expected = signature(secret, task_id, expires)
-    if not hmac.compare_digest(expected, sig):
+    # Bytes, not str: compare_digest refuses str with non-ASCII characters (a TypeError, i.e. a 500).
+    if not hmac.compare_digest(expected.encode(), sig.encode("utf-8", "backslashreplace")):
         return "invalid"
     if (now if now is not None else time.time()) > expires:
         return "expired"
@@ -55,7 +56,7 @@ class UrlSigner:
 
     def check(self, task_id: str, expires: str | None, sig: str | None) -> int:
         """Seconds the link has left; a Forbidden (403) if it was altered or has expired."""
-        if not expires or not sig or not expires.isdigit() or len(expires) > 12:
+        if not expires or not sig or not (expires.isascii() and expires.isdigit()) or len(expires) > 12:
             raise Forbidden("signature: this video link is not signed; ask the task result for a fresh video_url",
                             field="signature")
         why = verify(self.secret, task_id, int(expires), sig)

@@ -119,9 +119,15 @@ class KeyStore:
         return info.id if info else None
 
     def lookup(self, raw: str) -> KeyInfo | None:
-        """The live key `raw`, with its limits, else None. The lookup is by hash, so the comparison of
-        secrets happens on digests through an index, not on the raw key byte by byte. Nothing is cached
-        across requests: a revocation holds for the very next request, on every API process."""
+        """The live key `raw`, with its limits, else None. Nothing is cached across requests: a revocation
+        holds for the very next request, on every API process.
+
+        Why this is timing-safe without `compare_digest`: the database compares sha256(raw) with stored
+        digests, never the raw key. How long that comparison (or the index walk) takes can at most tell an
+        attacker how many leading hex digits of *their guess's digest* match some stored digest, and
+        steering a digest's prefix is a preimage search on sha256: the leak cannot be walked byte by byte
+        towards a key, as a plain `==` on raw keys could. Config keys are found the same way (a dict keyed
+        by digest, service.authenticate). Keys are 256-bit random, so the digest needs no salt."""
         with self._session() as s:
             row = s.scalars(
                 select(ApiKey).where(ApiKey.key_hash == hash_key(raw), ApiKey.revoked_at_ms.is_(None))
