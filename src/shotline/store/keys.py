@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import sessionmaker
 
 from shotline.store.db import now_ms
@@ -91,7 +91,10 @@ class KeyStore:
         """The key's id if `raw` is a live key, else None. The lookup is by hash, so the comparison of
         secrets happens on digests through an index, not on the raw key byte by byte."""
         with self._session() as s:
-            return s.scalars(_LIVE_KEY_ID, {"key_hash": hash_key(raw)}).first()
+            row = s.scalars(
+                select(ApiKey).where(ApiKey.key_hash == hash_key(raw), ApiKey.revoked_at_ms.is_(None))
+            ).first()
+            return row.id if row else None
 
     def list(self) -> list[KeyInfo]:
         with self._session() as s:
@@ -108,10 +111,6 @@ class KeyStore:
     def count_live(self) -> int:
         with self._session() as s:
             return len(s.scalars(select(ApiKey.id).where(ApiKey.revoked_at_ms.is_(None))).all())
-
-
-# Every request with a database key runs this: built once (building a statement costs more than running it).
-_LIVE_KEY_ID = select(ApiKey.id).where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at_ms.is_(None))
 
 
 def _info(row: ApiKey) -> KeyInfo:
