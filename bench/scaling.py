@@ -100,15 +100,19 @@ def run() -> list[dict[str, Any]]:
     # The most tasks/s the cores allow at the measured CPU cost per task (workers + API; the database and
     # broker, shared with other users, come on top).
     cost = min(r["cpu_s_per_task"] for r in results.values())
-    ceiling = cores / cost if cost else None
     best = max(results, key=lambda k: results[k]["tasks_per_s"])
-    # How busy one worker's deployment keeps a core: well below 1, a worker mostly waits (database and broker
-    # round trips, polling), so more workers than cores still add throughput until the CPU ceiling.
+    ceiling = cores / cost if cost else None
+    # How busy one worker's deployment keeps a core: well below 1, a worker mostly waits on round trips, so
+    # workers past the core count can still add throughput, until the cores are shared out.
     busy = results[1]["cpu_s_per_task"] * single
-    why_stop = (f"a task costs {cost * 1000:.0f} ms of CPU in the worker and API processes, so {cores} cores give "
-                f"at most {ceiling:.1f} tasks/s; one worker keeps {busy:.2f} of a core busy (the rest of each "
-                f"task is waiting on PostgreSQL and Redis), so workers past the core count still help until "
-                f"that ceiling" if ceiling else "no CPU reading")
+    top = results[best]
+    used = top["cpu_s_per_task"] * top["tasks_per_s"]
+    why_stop = (f"{best} workers give {top['tasks_per_s']:.1f} tasks/s, and the worker and API processes then use "
+                f"{used:.2f} of the {cores} cores ({top['cpu_s_per_task'] * 1000:.0f} ms CPU per task). One worker "
+                f"alone keeps {busy:.2f} of a core busy: the rest of each task it waits on PostgreSQL and Redis. "
+                f"Past {cores} workers, the added ones share the same cores with PostgreSQL, Redis and the "
+                f"submitting client (not counted here), so the rate levels off below the ceiling of cores / CPU "
+                f"per task ({ceiling:.0f} tasks/s)" if ceiling else "no CPU reading")
     lines.append(figure(
         "scaling_celery_stops_at", stops_at, "workers", baseline="CPU ceiling (cores / CPU s per task)",
         baseline_value=ceiling, target=None, ratio=(results[best]["tasks_per_s"] / ceiling) if ceiling else None,

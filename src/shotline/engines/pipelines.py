@@ -182,7 +182,7 @@ def speed_up(pipe: Any, settings: Settings) -> None:
             # Regional compilation: the transformer's repeated block is compiled once and reused by every
             # layer, so a cold start costs one block's compile instead of the whole model's.
             if getattr(transformer, "_repeated_blocks", None):
-                transformer.compile_repeated_blocks(fullgraph=True)
+                transformer.compile_repeated_blocks()  # graph breaks fall back to eager, never fail
             else:
                 transformer.compile()
 
