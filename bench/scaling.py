@@ -107,12 +107,13 @@ def run() -> list[dict[str, Any]]:
     busy = results[1]["cpu_s_per_task"] * single
     top = results[best]
     used = top["cpu_s_per_task"] * top["tasks_per_s"]
+    waits = (f"; the rest of each task is waiting on PostgreSQL and Redis, so workers past the core count can "
+             f"still add throughput" if busy < 0.9 else "")
     why_stop = (f"{best} workers give {top['tasks_per_s']:.1f} tasks/s, and the worker and API processes then use "
-                f"{used:.2f} of the {cores} cores ({top['cpu_s_per_task'] * 1000:.0f} ms CPU per task). One worker "
-                f"alone keeps {busy:.2f} of a core busy: the rest of each task it waits on PostgreSQL and Redis. "
-                f"Past {cores} workers, the added ones share the same cores with PostgreSQL, Redis and the "
-                f"submitting client (not counted here), so the rate levels off below the ceiling of cores / CPU "
-                f"per task ({ceiling:.0f} tasks/s)" if ceiling else "no CPU reading")
+                f"{used:.2f} of the {cores} cores ({top['cpu_s_per_task'] * 1000:.0f} ms CPU per task). With one "
+                f"worker they use {busy:.2f} cores{waits}. More workers share the same cores with PostgreSQL, "
+                f"Redis and the submitting client (not counted here), so the rate levels off near the ceiling of "
+                f"cores / CPU per task ({ceiling:.0f} tasks/s)" if ceiling else "no CPU reading")
     lines.append(figure(
         "scaling_celery_stops_at", stops_at, "workers", baseline="CPU ceiling (cores / CPU s per task)",
         baseline_value=ceiling, target=None, ratio=(results[best]["tasks_per_s"] / ceiling) if ceiling else None,
