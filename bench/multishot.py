@@ -18,6 +18,8 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.common import quick
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 STEPS, N = 8, 5
@@ -37,7 +39,8 @@ class NoProgress:
         pass
 
 
-def run(n: int = N) -> list[dict]:
+def run(n: int | None = None) -> list[dict]:
+    n = n or (1 if quick() else N)
     from shotline.config import Settings
     from shotline.engines.base import plan_generation
     from shotline.engines.ltx2 import LTX2Engine

@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     step_cache: Literal["none", "first-block", "pyramid"] = "none"
     step_cache_threshold: float = Field(0.05, gt=0, le=1)
     audio_steps: int = Field(0, ge=0, le=500)  # text-to-audio steps; 0: 100 (standard) or 50 (draft)
+    # Speed, for GPUs (docs/performance.md). compile: torch.compile the transformer's repeated block
+    # (regional compilation: the first shot of each new size pays a compile of tens of seconds, later ones
+    # run faster). attention_backend: diffusers' attention kernel for the transformer; empty lets PyTorch's
+    # scaled_dot_product_attention choose (flash or memory-efficient on CUDA). flash, _flash_3 and sage
+    # need their packages installed; nothing is downloaded.
+    compile: bool = False
+    attention_backend: Literal["", "native", "_native_cudnn", "_native_flash", "_native_efficient", "_native_math",
+                               "flash", "_flash_3", "sage"] = ""
 
     # inprocess: `shotline serve` runs its own worker. celery: workers are `shotline worker` processes fed
     # through the broker (one per GPU, on any machine that reaches the database, broker and storage).

@@ -9,7 +9,7 @@ import re
 import secrets
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shotline.config import Settings
@@ -41,6 +41,9 @@ from shotline.webhooks import guard as webhook_guard
 TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 DEFAULT_RUN_SECONDS = 10.0  # ETA guess before any task has finished on this engine
+# The typical run time behind ETAs is a median over recent runs; polls reuse it this long rather than
+# sort the finished tasks again on every request.
+TYPICAL_RUN_TTL_S = 5.0
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Service:
     keys: KeyStore
     storage: Storage
     queue: Queue
+    _typical: dict[str, tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # The engine as this deployment runs it (preset, quality, sound): the worker plans with the same.
@@ -133,24 +137,23 @@ class Service:
     # ---------------------------------------------------------------------------------------- result
 
     def get_task(self, owner: str, task_id: str | None) -> TaskRecord:
-        if not task_id:
-            raise InvalidRequest("task_id: is required (?task_id=<id>)", field="task_id")
-        # One answer for "no such task" and "another key's task": nothing leaks about other keys.
-        if not TASK_ID.match(task_id):
-            raise NotFound("task_id: no such task", field="task_id")
-        task = self.tasks.get(task_id, owner=owner)
+        task = self.tasks.get(_checked_task_id(task_id), owner=owner)
         if task is None:
             raise NotFound("task_id: no such task", field="task_id")
         return task
 
     def result(self, owner: str, task_id: str | None, base_url: str) -> TaskResultResponse:
-        return self._result_of(self.get_task(owner, task_id), base_url)
+        # The hot path (clients poll it): the task and its place in the queue in one query.
+        found = self.tasks.get_with_ahead(_checked_task_id(task_id), owner)
+        if found is None:
+            raise NotFound("task_id: no such task", field="task_id")
+        return self._result_of(found[0], base_url, ahead=found[1])
 
     def result_of(self, task: TaskRecord, base_url: str) -> TaskResultResponse:
         """The task-result body for a task already read (webhooks render their payload with it)."""
         return self._result_of(task, base_url)
 
-    def _result_of(self, task: TaskRecord, base_url: str) -> TaskResultResponse:
+    def _result_of(self, task: TaskRecord, base_url: str, ahead: int | None = None) -> TaskResultResponse:
         videos = []
         if task.status is TaskStatus.SUCCEED and task.result_key:
             videos.append(
@@ -166,7 +169,7 @@ class Service:
                 task_id=task.id,
                 status=task.status,
                 reason=task.reason if task.status is TaskStatus.FAILED else "",
-                eta=self.eta(task),
+                eta=self.eta(task, ahead),
                 progress_percent=100 if task.status is TaskStatus.SUCCEED else task.progress,
             ),
             videos=videos,
@@ -181,7 +184,9 @@ class Service:
             ),
         )
 
-    def eta(self, task: TaskRecord) -> int:
+    def eta(self, task: TaskRecord, ahead: int | None = None) -> int:
+        """Seconds until `task` is expected to finish; `ahead` (tasks running or queued before it) when the
+        caller already has it."""
         if task.status.is_terminal:
             return 0
         typical = self._typical_run_seconds(task.engine)
@@ -190,12 +195,18 @@ class Service:
             if task.progress >= 5:
                 return max(1, round(elapsed * (100 - task.progress) / task.progress))
             return max(1, round(typical - elapsed))
-        ahead = self.tasks.queue_position(task) + self.tasks.processing_count()
+        if ahead is None:
+            ahead = self.tasks.queue_position(task) + self.tasks.processing_count()
         return max(1, round((ahead + 1) * typical))
 
     def _typical_run_seconds(self, engine: str) -> float:
+        cached = self._typical.get(engine)
+        if cached is not None and time.monotonic() - cached[1] < TYPICAL_RUN_TTL_S:
+            return cached[0]
         recent = self.tasks.recent_run_seconds(engine)
-        return statistics.median(recent) if recent else DEFAULT_RUN_SECONDS
+        typical = statistics.median(recent) if recent else DEFAULT_RUN_SECONDS
+        self._typical[engine] = (typical, time.monotonic())
+        return typical
 
     # ------------------------------------------------------------------------------------ cancel, list
 
@@ -262,6 +273,15 @@ class Service:
         except Exception as err:  # noqa: BLE001
             checks["worker"] = f"unknown: {type(err).__name__}"
         return checks
+
+
+def _checked_task_id(task_id: str | None) -> str:
+    if not task_id:
+        raise InvalidRequest("task_id: is required (?task_id=<id>)", field="task_id")
+    # One answer for "no such task" and "another key's task": nothing leaks about other keys.
+    if not TASK_ID.match(task_id):
+        raise NotFound("task_id: no such task", field="task_id")
+    return task_id
 
 
 def _str_or_empty(value: int | None) -> str:

@@ -166,6 +166,27 @@ def place(pipe: Any, settings: Settings, device: torch.device, park: str = "text
     return ParkedModule(getattr(pipe, park, None), device, parked)
 
 
+def speed_up(pipe: Any, settings: Settings) -> None:
+    """SHOTLINE_ATTENTION_BACKEND and SHOTLINE_COMPILE on the pipeline's transformers (Wan 2.2 has two)."""
+    transformers = [t for t in (getattr(pipe, "transformer", None), getattr(pipe, "transformer_2", None)) if t]
+    for transformer in transformers:
+        if settings.attention_backend:
+            try:
+                transformer.set_attention_backend(settings.attention_backend)
+            except Exception as err:  # noqa: BLE001 - a missing kernel package or an unsupported device
+                raise ModelLoadError(
+                    f"SHOTLINE_ATTENTION_BACKEND={settings.attention_backend} cannot run here ({type(err).__name__}: "
+                    f"{str(err).splitlines()[0][:200] if str(err) else ''}); install its package or unset it"
+                ) from err
+        if settings.compile:
+            # Regional compilation: the transformer's repeated block is compiled once and reused by every
+            # layer, so a cold start costs one block's compile instead of the whole model's.
+            if getattr(transformer, "_repeated_blocks", None):
+                transformer.compile_repeated_blocks()  # graph breaks fall back to eager, never fail
+            else:
+                transformer.compile()
+
+
 def empty_device_cache() -> None:
     gc.collect()
     if torch.cuda.is_available():
@@ -233,8 +254,9 @@ class PipelineEngine(Engine):
                              quantize=quantize)
 
     def adopt(self, pipe: Any) -> None:
-        """Apply the memory settings to a loaded (or built) pipeline and keep it for every task."""
+        """Apply the memory and speed settings to a loaded (or built) pipeline and keep it for every task."""
         self.text_encoder = place(pipe, self.settings, self.device)
+        speed_up(pipe, self.settings)
         self.pipeline = pipe
 
     def describe(self) -> dict[str, str]:

@@ -112,7 +112,9 @@ class Mp4Writer:
         """One uint8 [height, width, 3] RGB frame."""
         if rgb.shape != (self.height, self.width, 3):
             raise ValueError(f"frame is {rgb.shape}, expected {(self.height, self.width, 3)}")
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        # The frame wraps the array's memory instead of copying it (from_ndarray copies): the only pass
+        # over the pixels left is swscale's conversion to yuv420p, which the encoder needs anyway.
+        frame = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts = self._frames
         self._out.mux(self._video.encode(frame))
         self._frames += 1

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, text, update
+from sqlalchemy import Engine, bindparam, case, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from shotline.errors import Conflict
 from shotline.schemas import TASK_TYPE, GenerationRequest, TaskStatus
@@ -192,10 +192,7 @@ class TaskStore:
 
     @staticmethod
     def _active_count(s: Session, owner: str) -> int:
-        return int(s.scalar(
-            select(func.count()).select_from(Task).where(
-                Task.owner == owner, Task.status.in_([TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value]))
-        ) or 0)
+        return int(s.scalar(_ACTIVE_COUNT, {"owner": owner}) or 0)
 
     @staticmethod
     def _by_idempotency_key(s: Session, owner: str, key: str) -> Task | None:
@@ -210,6 +207,13 @@ class TaskStore:
                 q = q.where(Task.owner == owner)
             row = s.scalars(q).first()
             return TaskRecord.from_row(row) if row else None
+
+    def get_with_ahead(self, task_id: str, owner: str) -> tuple[TaskRecord, int] | None:
+        """The owner's task and, while it is queued, how many tasks run or wait before it (0 otherwise), in
+        one statement: what a status poll needs, through the primary key and the (status, queued_at_us) index."""
+        with self.session() as s:
+            row = s.execute(_STATUS_QUERY, {"task_id": task_id, "owner": owner}).first()
+            return (TaskRecord.from_row(row[0]), int(row[1] or 0)) if row else None
 
     def queue_position(self, task: TaskRecord) -> int:
         """How many queued tasks are ahead of this one."""
@@ -486,3 +490,21 @@ class TaskStore:
 
 def _now_us() -> int:
     return time.time_ns() // 1000
+
+
+def _status_query():  # noqa: ANN202 - a Select
+    # Built once: building a statement with an aliased subquery costs more than running it.
+    other = aliased(Task)
+    queued, running = TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value
+    waiting = (select(func.count()).select_from(other)
+               .where(other.status == queued, other.queued_at_us < Task.queued_at_us)
+               .correlate(Task).scalar_subquery())
+    processing = select(func.count()).select_from(other).where(other.status == running).scalar_subquery()
+    ahead = case((Task.status == queued, waiting + processing), else_=0)
+    return select(Task, ahead).where(Task.id == bindparam("task_id"), Task.owner == bindparam("owner"))
+
+
+_STATUS_QUERY = _status_query()
+# Every create counts the owner's live tasks: built once, like the status query.
+_ACTIVE_COUNT = select(func.count()).select_from(Task).where(
+    Task.owner == bindparam("owner"), Task.status.in_([TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value]))
