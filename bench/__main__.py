@@ -15,6 +15,7 @@ import json
 import subprocess
 import sys
 import traceback
+
 from bench.common import ROOT, child_env, complete, emit, machine, not_run
 
 # In the order they run: the cheap, self-contained ones first.
@@ -67,7 +68,7 @@ def _child(name: str) -> int:
     try:
         module = importlib.import_module(f"bench.{name}")
         figures = module.run()
-    except Exception as e:  # noqa: BLE001 - reported as this benchmark's line; the run goes on
+    except Exception as e:
         traceback.print_exc()
         emit(not_run(name, f"{type(e).__name__}: {e}", module=f"bench/{name}.py"))
         return 1

@@ -29,10 +29,10 @@ SIX_SHOTS = {"multi_prompt": [{"prompt": f"a red fox, scene {i}, wind howling"} 
 
 
 class NoProgress:
-    def for_shot(self, _shot):  # noqa: ANN001, ANN201
+    def for_shot(self, _shot):
         return lambda _done: None
 
-    def shot_encoded(self, _shot) -> None:  # noqa: ANN001
+    def shot_encoded(self, _shot) -> None:
         pass
 
     def check_stop(self) -> None:

@@ -96,7 +96,7 @@ class Deployment:
             with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 
-    def store(self):  # noqa: ANN201
+    def store(self):
         from shotline.store import TaskStore, make_engine
 
         url = self.env.get("SHOTLINE_DATABASE_URL") or f"sqlite:///{self.tmp}/shotline.db"

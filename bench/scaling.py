@@ -107,8 +107,8 @@ def run() -> list[dict[str, Any]]:
     busy = results[1]["cpu_s_per_task"] * single
     top = results[best]
     used = top["cpu_s_per_task"] * top["tasks_per_s"]
-    waits = (f"; the rest of each task is waiting on PostgreSQL and Redis, so workers past the core count can "
-             f"still add throughput" if busy < 0.9 else "")
+    waits = ("; the rest of each task is waiting on PostgreSQL and Redis, so workers past the core count can "
+             "still add throughput" if busy < 0.9 else "")
     why_stop = (f"{best} workers give {top['tasks_per_s']:.1f} tasks/s, and the worker and API processes then use "
                 f"{used:.2f} of the {cores} cores ({top['cpu_s_per_task'] * 1000:.0f} ms CPU per task). With one "
                 f"worker they use {busy:.2f} cores{waits}. More workers share the same cores with PostgreSQL, "

@@ -144,7 +144,7 @@ class Shotline(_Processes):
             with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 
-    def store(self):  # noqa: ANN201 - shotline.store.TaskStore, imported late (the runner must not need it)
+    def store(self):
         from shotline.store import TaskStore, make_engine
 
         return TaskStore(make_engine(self.database_url))
@@ -183,7 +183,7 @@ def postgres_available() -> str | None:
 
         psycopg.connect(PG_ADMIN, connect_timeout=3).close()
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
-    except Exception as err:  # noqa: BLE001 - any failure means the backend cannot be measured here
+    except Exception as err:
         return f"PostgreSQL at 127.0.0.1:5432 or Redis at 127.0.0.1:6379 not reachable ({type(err).__name__})"
     return None
 

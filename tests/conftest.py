@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shotline.config import Settings
-from tests.services import ScaleServices, free_port, require_postgres, require_redis  # noqa: F401 (free_port re-exported)
+from tests.services import ScaleServices, free_port, require_postgres, require_redis
 
 KEY_A, KEY_B = "test-key-a", "test-key-b"
 AUTH_A = {"Authorization": f"Bearer {KEY_A}"}

@@ -8,13 +8,12 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
+import av
 import httpx
 import numpy as np
 import pytest
 
 from tests.conftest import CREATE, LiveServer, wait_terminal
-
-import av
 
 CASES = {
     "16x9-sound": {"prompt": "a red fox runs through snow", "duration": 3, "aspect_ratio": "16:9", "sound": True},

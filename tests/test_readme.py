@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def command_after(marker: str) -> str:
     text = (ROOT / "README.md").read_text()
-    match = re.search(rf"<!-- {marker} -->\s*```bash\n(.+?)\n```", text, re.S)
+    match = re.search(rf"<!-- {marker} -->\s*```bash\n(.+?)\n```", text, re.DOTALL)
     assert match, marker
     return match.group(1)
 

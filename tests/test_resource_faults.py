@@ -63,7 +63,7 @@ class Poller:
     def __init__(self, http: httpx.Client, task_id: str) -> None:
         self.http, self.task_id, self.seen = http, task_id, Counter()
 
-    def during(self, action) -> None:  # noqa: ANN001
+    def during(self, action) -> None:
         """Poll from a thread for as long as `action` runs (the outage), then a little after."""
         import threading
 
@@ -74,7 +74,7 @@ class Poller:
             try:
                 while not done.is_set():
                     self.poll(0.2)
-            except BaseException as err:  # noqa: BLE001 - re-raised in the test's thread
+            except BaseException as err:
                 errors.append(err)
 
         thread = threading.Thread(target=loop, daemon=True)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import torch  # noqa: F401
 
 from shotline.config import Settings
 from shotline.engines.base import Engine
 from shotline.schemas import CreateTaskRequest, TaskStatus
 from shotline.store import NewTask, TaskStore, make_engine, migrate
 from shotline.worker import Worker
-
-import torch  # noqa: F401
 
 FOUR_SHOTS = {"multi_prompt": [{"prompt": f"shot {i}"} for i in range(4)], "duration": 4, "aspect_ratio": "1:1",
               "sound": True, "extra": {"seed": 3}}
@@ -28,7 +27,7 @@ class CountingEngine(Engine):
     def load(self) -> None:
         pass
 
-    def generate_shot(self, plan, shot, on_step):  # noqa: ANN001, ANN201
+    def generate_shot(self, plan, shot, on_step):
         if shot.index == self.crash_on_shot:
             raise Crash
         self.calls.append(shot.index)

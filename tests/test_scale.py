@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import AUTH_A, CREATE, RESULT, LiveServer, wait_terminal
+from tests.conftest import AUTH_A, CREATE, LiveServer, wait_terminal
 
 TASKS = "/v3/async/tasks"
 QUICK = {"prompt": "a quick clip", "duration": 3, "aspect_ratio": "1:1"}

@@ -145,7 +145,7 @@ class PeriodicGc:
         self._last = time.monotonic()
         try:
             report = collect_garbage(self.settings, self.tasks, self.storage)
-        except Exception:  # noqa: BLE001 - the database or storage may be restarting; next round retries
+        except Exception:
             log.warning("retention round failed; retrying in %.0f s", interval, exc_info=True)
             return None
         if any(report.as_dict().values()):

@@ -15,8 +15,11 @@ from pathlib import Path
 from shotline.config import Settings
 from shotline.engines.base import plan_generation
 from shotline.engines.registry import spec_for
-from shotline.faults import failpoint
 from shotline.errors import Conflict, InvalidRequest, NotFound, RateLimited, Unauthorized
+from shotline.faults import failpoint
+from shotline.logs import current_request_id
+from shotline.queue import Queue
+from shotline.ratelimit import KeyLimits, RateLimiter
 from shotline.schemas import (
     SEED_MAX,
     CreateTaskRequest,
@@ -28,9 +31,6 @@ from shotline.schemas import (
     TaskStatus,
     VideoItem,
 )
-from shotline.logs import current_request_id
-from shotline.queue import Queue
-from shotline.ratelimit import KeyLimits, RateLimiter
 from shotline.storage import Storage
 from shotline.storage.signing import UrlSigner
 from shotline.store import KeyStore, NewTask, TaskRecord, TaskStore
@@ -257,7 +257,7 @@ class Service:
         try:
             self.tasks.processing_count()
             checks["store"] = "ok"
-        except Exception as err:  # noqa: BLE001 - any failure means not ready, and says why
+        except Exception as err:
             checks["store"] = f"unreachable: {type(err).__name__}"
         checks["storage"] = "ok" if self.storage.writable() else "not reachable or not writable"
         checks["queue"] = self.queue.check()
@@ -270,7 +270,7 @@ class Service:
                 checks["worker"] = "loading: " + "; ".join(f"{w.state} {w.detail}".strip() for w in live)
             else:
                 checks["worker"] = "no worker is running"
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             checks["worker"] = f"unknown: {type(err).__name__}"
         return checks
 

@@ -158,7 +158,7 @@ class Worker:
             if self._engine is None:
                 self._engine = create_engine(self.settings.engine, self.settings)
             self._engine.load()
-        except Exception as err:  # noqa: BLE001 - any load failure is the reason of the tasks it blocks
+        except Exception as err:
             first = (str(err).strip().splitlines() or [""])[0]
             self.load_error = first if isinstance(err, GenerationError) else (
                 f"engine {self.settings.engine} could not be loaded ({type(err).__name__}: {first}); the server "
@@ -187,7 +187,7 @@ class Worker:
                     self.heartbeat_once()
                     if also is not None:
                         also()
-                except Exception:  # noqa: BLE001 - a missed beat is retried; the lease has slack
+                except Exception:
                     log.exception("heartbeat failed")
 
         thread = threading.Thread(target=beat, name="shotline-heartbeat", daemon=True)
@@ -289,7 +289,7 @@ class Worker:
             self.engine.release_memory()
             self._end(task, TaskStatus.FAILED, reason=str(err))
             return TaskStatus.FAILED
-        except Exception as err:  # noqa: BLE001 - a bug must fail one task, not the worker
+        except Exception as err:
             self.engine.release_memory()
             if is_database_unreachable(err):
                 raise  # not the task's fault: run_task hands it back
@@ -316,7 +316,7 @@ class Worker:
                 if self.store.release(task.id, self.worker_id) and self.on_requeue is not None:
                     self.on_requeue(task.id)
                 return TaskStatus.QUEUED
-            except Exception as again:  # noqa: BLE001
+            except Exception as again:
                 if not is_database_unreachable(again) or self.stopping.wait(1.0):
                     raise
         raise err

@@ -7,12 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import pytest
 
 from shotline.cli.generate import parse_shot
 from tests.conftest import KEY_A, LiveServer, free_port
-
-import av
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:

@@ -41,7 +41,7 @@ def finished(live_server: LiveServer) -> str:
 
 
 @pytest.fixture
-def queued(idle_server: LiveServer) -> Iterator[str]:  # noqa: F811
+def queued(idle_server: LiveServer) -> Iterator[str]:
     with Shotline(idle_server.base_url, KEY_A) as client:
         yield client.videos.create(prompt="waits forever", duration=3)
     cancel_everything(idle_server)
@@ -82,7 +82,7 @@ def test_download_wait_follows_a_new_task(live_server: LiveServer, tmp_path: Pat
     assert "100%" in saved.stderr and (tmp_path / "t.mp4").stat().st_size > 0
 
 
-def test_cancel_then_cancel_again(idle_server: LiveServer, queued: str, tmp_path: Path) -> None:  # noqa: F811
+def test_cancel_then_cancel_again(idle_server: LiveServer, queued: str, tmp_path: Path) -> None:
     early = shotline("tasks", "download", queued, "-o", str(tmp_path / "q.mp4"), server=idle_server)
     assert early.returncode == 1 and "has no video (TASK_STATUS_QUEUED" in early.stderr
     canceled = shotline("tasks", "cancel", queued, "--json", server=idle_server)

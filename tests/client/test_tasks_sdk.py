@@ -25,12 +25,12 @@ from tests.conftest import KEY_A, LiveServer
 
 
 @pytest.fixture(autouse=True)
-def clean_queue(idle_server: LiveServer) -> Iterator[None]:  # noqa: F811
+def clean_queue(idle_server: LiveServer) -> Iterator[None]:
     yield
     cancel_everything(idle_server)
 
 
-def test_cancel_a_queued_task_then_cancel_again_is_conflict(idle_server: LiveServer, tmp_path) -> None:  # noqa: F811
+def test_cancel_a_queued_task_then_cancel_again_is_conflict(idle_server: LiveServer, tmp_path) -> None:
     with Shotline(idle_server.base_url, KEY_A) as client:
         task_id = client.videos.create(prompt="a quiet lake", duration=3)
         with pytest.raises(VideoNotReady) as early:  # a queued task has no video to download
@@ -49,7 +49,7 @@ def test_cancel_a_queued_task_then_cancel_again_is_conflict(idle_server: LiveSer
         assert failed.value.status is TaskStatus.CANCELED and failed.value.result.task.status is TaskStatus.CANCELED
 
 
-def test_list_walks_every_page_newest_first(idle_server: LiveServer) -> None:  # noqa: F811
+def test_list_walks_every_page_newest_first(idle_server: LiveServer) -> None:
     with Shotline(idle_server.base_url, KEY_A) as client:
         made = []
         for i in range(5):  # the quota is one queued task: cancel each before the next
@@ -64,7 +64,7 @@ def test_list_walks_every_page_newest_first(idle_server: LiveServer) -> None:  #
     assert all(t.task.status is TaskStatus.CANCELED for p in pages for t in p.tasks)
 
 
-def test_async_list_and_cancel(idle_server: LiveServer) -> None:  # noqa: F811
+def test_async_list_and_cancel(idle_server: LiveServer) -> None:
     async def main() -> tuple[list[str], str, TaskStatus]:
         async with AsyncShotline(idle_server.base_url, KEY_A) as client:
             task_id = await client.videos.create(prompt="an owl", duration=3)
@@ -76,7 +76,7 @@ def test_async_list_and_cancel(idle_server: LiveServer) -> None:  # noqa: F811
     assert queued == [task_id] and status is TaskStatus.CANCELED
 
 
-def test_over_the_queue_quota_is_rate_limited_with_retry_after(idle_server: LiveServer) -> None:  # noqa: F811
+def test_over_the_queue_quota_is_rate_limited_with_retry_after(idle_server: LiveServer) -> None:
     with Shotline(idle_server.base_url, KEY_A, max_retries=0) as client:
         client.videos.create(prompt="first", duration=3)
         with pytest.raises(RateLimited) as full:
@@ -86,7 +86,7 @@ def test_over_the_queue_quota_is_rate_limited_with_retry_after(idle_server: Live
     assert "the limit is 1" in full.value.message
 
 
-def test_a_rate_limited_create_waits_as_told_then_succeeds(idle_server: LiveServer,  # noqa: F811
+def test_a_rate_limited_create_waits_as_told_then_succeeds(idle_server: LiveServer,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     """The queue is full at the first try; by the retry the blocking task was canceled. The SDK waited the
     server's Retry-After (the log says how long), not its own backoff."""
@@ -137,7 +137,7 @@ def test_retry_policy_and_poll_schedule() -> None:
     assert schedule.delay(at(2)) == 2.0  # the task should end in 2 s: no 5 s nap
 
 
-def test_the_sdk_needs_no_server_code(idle_server: LiveServer) -> None:  # noqa: F811
+def test_the_sdk_needs_no_server_code(idle_server: LiveServer) -> None:
     """`shotline.client` works with the server's packages (and torch) unimportable: what `pip install
     shotline` without extras on a laptop needs is httpx and pydantic."""
     import subprocess

@@ -10,14 +10,13 @@ import weakref
 from pathlib import Path
 
 import pytest
+import torch
 
 from shotline.engines.ltx2 import LTX2Engine
 from shotline.schemas import CreateTaskRequest, TaskStatus
 from shotline.store import NewTask, TaskStore, make_engine, migrate
 from shotline.worker import Worker
 from tests.engines.conftest import engine_settings
-
-import torch
 
 BODY = {"prompt": "a fox", "duration": 3, "aspect_ratio": "1:1", "sound": True}
 

@@ -15,8 +15,6 @@ from shotline.errors import GenerationStopped
 from shotline.schemas import CreateTaskRequest
 from tests.engines.conftest import engine_settings
 
-import torch
-
 
 @pytest.fixture(scope="module")
 def engines(tiny_models):

@@ -7,14 +7,13 @@ import re
 import shutil
 from pathlib import Path
 
+import av
 import httpx
 import pytest
+import torch  # noqa: F401
 
 from tests.conftest import CREATE, LiveServer, wait_terminal
 from tests.engines.conftest import server_env
-
-import av
-import torch  # noqa: F401
 
 CASES = {
     "16x9-sound": {"prompt": "a red fox runs through snow", "duration": 3, "aspect_ratio": "16:9", "sound": True},

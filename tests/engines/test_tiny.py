@@ -10,8 +10,6 @@ from shotline.engines.base import GenerationPlan, ShotPlan, plan_generation
 from shotline.errors import GenerationStopped
 from shotline.schemas import CreateTaskRequest
 
-import torch
-
 
 @pytest.fixture(scope="module")
 def engine():

@@ -8,9 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-import av
-
-from shotline.media.mp4 import Mp4Writer, describe  # noqa: E402
+from shotline.media.mp4 import Mp4Writer, describe
 
 
 def write(path, frames: int, fps, audio_rate: int | None = None, size=(96, 64)):

@@ -11,9 +11,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shotline.validation import invalid_request
-from shotline.errors import InternalError, InvalidRequest, MethodNotAllowed, NotFound, ServiceUnavailable, ShotlineError
+from shotline.errors import (
+    InternalError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+    ShotlineError,
+)
 from shotline.schemas import CreateTaskRequest
+from shotline.validation import invalid_request
 
 log = logging.getLogger("shotline.api")
 

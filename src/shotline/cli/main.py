@@ -11,6 +11,7 @@ from rich.table import Table
 
 from shotline.cli.gc import gc
 from shotline.cli.generate import generate
+from shotline.cli.models import ModelPath, models_app
 from shotline.cli.options import (
     BrokerUrl,
     DatabaseUrl,
@@ -22,7 +23,6 @@ from shotline.cli.options import (
     StorageKind,
     build_settings,
 )
-from shotline.cli.models import ModelPath, models_app
 from shotline.cli.tasks import tasks_app
 from shotline.cli.worker import worker
 
@@ -80,7 +80,7 @@ def serve(
                 timeout_graceful_shutdown=10)
 
 
-def _key_store(data_dir: Path | None):  # noqa: ANN202
+def _key_store(data_dir: Path | None):
     from shotline.store import KeyStore, make_engine, migrate
 
     settings = _settings(data_dir=data_dir)

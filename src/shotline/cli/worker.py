@@ -12,7 +12,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from shotline.cli.options import BrokerUrl, DatabaseUrl, DataDir, Engine, S3Bucket, S3Endpoint, StorageKind, build_settings
+from shotline.cli.options import (
+    BrokerUrl,
+    DatabaseUrl,
+    DataDir,
+    Engine,
+    S3Bucket,
+    S3Endpoint,
+    StorageKind,
+    build_settings,
+)
 
 err = Console(stderr=True)
 

@@ -61,7 +61,7 @@ def locate(model: str, revision: str, setting: str, engine: str) -> Path:
 
     try:
         return Path(snapshot_download(repo_id=model, revision=revision or None, local_files_only=True))
-    except Exception:  # noqa: BLE001 - whatever the hub library says, the weights are not on this machine
+    except Exception:
         at = f" at revision {revision}" if revision else ""
         raise ModelLoadError(
             f"{setting}={model}: not a directory, and {model}{at} is not in the Hugging Face cache "
@@ -93,7 +93,7 @@ def check_files(path: Path, pipeline_class: str) -> None:
         try:
             with safe_open(str(file), framework="pt"):
                 pass  # opening checks the header and that the data covers the whole file
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             raise ModelLoadError(f"weights file {file} is damaged ({err}); download it again") from None
 
 
@@ -120,7 +120,7 @@ def load_pipeline(cls: Any, model: str, *, settings: Settings, setting: str, eng
         pipe = cls.from_pretrained(path, dtype=dtype, local_files_only=True, **options)
     except ModelLoadError:
         raise
-    except Exception as err:  # noqa: BLE001 - any failure here is about these files
+    except Exception as err:
         first = (str(err).strip().splitlines() or [""])[0][:300]
         raise ModelLoadError(f"could not load {cls.__name__} weights from {path} ({type(err).__name__}: {first}); "
                              "download them again, or check the diffusers version") from err
@@ -173,7 +173,7 @@ def speed_up(pipe: Any, settings: Settings) -> None:
         if settings.attention_backend:
             try:
                 transformer.set_attention_backend(settings.attention_backend)
-            except Exception as err:  # noqa: BLE001 - a missing kernel package or an unsupported device
+            except Exception as err:
                 raise ModelLoadError(
                     f"SHOTLINE_ATTENTION_BACKEND={settings.attention_backend} cannot run here ({type(err).__name__}: "
                     f"{str(err).splitlines()[0][:200] if str(err) else ''}); install its package or unset it"

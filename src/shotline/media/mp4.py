@@ -131,7 +131,7 @@ class Mp4Writer:
     def abort(self) -> None:
         try:
             self._out.close()
-        except Exception:  # noqa: BLE001 - the file is being thrown away anyway
+        except Exception:
             pass
         self.path.unlink(missing_ok=True)
 

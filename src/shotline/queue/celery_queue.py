@@ -64,7 +64,7 @@ class CeleryQueue:
                 for task_id in task_ids:
                     self.app.send_task(TASK_NAME, args=[task_id], queue=self.settings.celery_queue,
                                        producer=producer, retry=False)
-        except Exception as err:  # noqa: BLE001 - the task is durable; a redispatch will send it later
+        except Exception as err:
             log.warning("could not send %d task message(s) to the broker (%s); they will be re-sent",
                         len(task_ids), type(err).__name__)
             return False
@@ -77,7 +77,7 @@ class CeleryQueue:
                 conn.ensure_connection(max_retries=1)
                 return int(conn.default_channel.queue_declare(queue=self.settings.celery_queue, passive=True)
                            .message_count)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             if "NOT_FOUND" in str(err) or "no queue" in str(err).lower():
                 return 0
             return None

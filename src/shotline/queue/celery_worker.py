@@ -47,7 +47,7 @@ def run_worker(settings: Settings, name: str | None = None) -> None:
                     last_recover = time.monotonic()
                 queue.redispatch()
                 gc.maybe_run()
-            except Exception:  # noqa: BLE001 - the database or broker may be restarting; try again
+            except Exception:
                 log.warning("maintenance round failed", exc_info=True)
 
     @signals.worker_shutting_down.connect

@@ -31,7 +31,7 @@ class InProcessQueue:
         self._thread: threading.Thread | None = None
         self.restarts = 0
 
-    def notify(self, task_id: str) -> None:  # noqa: ARG002 - the worker claims by queue order, not by id
+    def notify(self, task_id: str) -> None:
         """Called after the task row is committed: wake the worker now instead of at its next poll."""
         with self._lock:
             proc = self._proc

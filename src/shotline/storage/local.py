@@ -48,7 +48,7 @@ class LocalStorage:
         os.replace(src, self.root / key)
         return key
 
-    def locate(self, key: str, ttl_s: int) -> Path | None:  # noqa: ARG002 - served by us, no expiry here
+    def locate(self, key: str, ttl_s: int) -> Path | None:
         """Where to read a stored video: a local file (None if it is gone)."""
         if not _KEY.match(key):
             return None
@@ -91,7 +91,7 @@ class LocalStorage:
         os.replace(src, dest)
         return dest
 
-    def get_checkpoint(self, task_id: str, name: str, work_dir: Path) -> Path | None:  # noqa: ARG002
+    def get_checkpoint(self, task_id: str, name: str, work_dir: Path) -> Path | None:
         if not _NAME.match(name):
             return None
         path = self._checkpoint_dir(task_id) / name

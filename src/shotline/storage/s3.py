@@ -98,7 +98,7 @@ class S3Storage:
         src.replace(local)
         return local
 
-    def get_checkpoint(self, task_id: str, name: str, work_dir: Path) -> Path | None:  # noqa: ARG002
+    def get_checkpoint(self, task_id: str, name: str, work_dir: Path) -> Path | None:
         local = self.cache / check_task_id(task_id) / check_checkpoint_name(name)
         if local.is_file():
             return local

@@ -492,7 +492,7 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
-def _status_query():  # noqa: ANN202 - a Select
+def _status_query():
     # Built once: building a statement with an aliased subquery costs more than running it.
     other = aliased(Task)
     queued, running = TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value
