@@ -263,3 +263,43 @@ def test_keys_create_prints_the_webhook_secret_and_rotation_replaces_it(tmp_path
             verified(printed, got[0])
     finally:
         server.stop()
+
+
+def test_a_receiver_that_is_down_for_a_while_gets_every_event_once(tmp_path: Path) -> None:
+    """Nothing listens on the webhook's port while two tasks run to the end (every attempt is refused at the
+    TCP level); once a receiver comes up there, it gets all four events, each exactly once by webhook-id."""
+    from tests.services import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/ok"
+    server = LiveServer(tmp_path / "data", None, **LIVE_ENV).start()
+    receiver = None
+    try:
+        with server.client() as http:
+            ids = [http.post(CREATE, json=with_webhook(url, {**BODY, "prompt": f"clip {i}"})).json()["task_id"]
+                   for i in range(2)]
+            for task_id in ids:
+                assert wait_terminal(http, task_id)["task"]["status"] == "TASK_STATUS_SUCCEED"
+        store = WebhookOutbox(make_engine(f"sqlite:///{server.data_dir / 'shotline.db'}"))
+        deadline = time.monotonic() + 60
+        while True:  # wait until every event has been tried and refused at least twice
+            rows = [r for task_id in ids for r in store.for_task(task_id)]
+            if len(rows) == 4 and all(r.attempts >= 2 and r.state == "pending" for r in rows):
+                break
+            assert time.monotonic() < deadline, [(r.event, r.state, r.attempts) for r in rows]
+            time.sleep(0.1)
+        assert all("refused" in r.last_error.lower() or "connect" in r.last_error.lower() for r in rows), \
+            [r.last_error for r in rows]
+        receiver = Receiver(port=port)
+        got = receiver.wait_for("/ok", 4, ok_only=True)
+        time.sleep(1.5)  # several more sender rounds: a delivered event must not come again
+        got = receiver.on("/ok")
+        secret = cli_secret(server, KEY_A)
+        seen = sorted((verified(secret, g)["data"]["task"]["task_id"], verified(secret, g)["type"]) for g in got)
+        assert seen == sorted((t, e) for t in ids for e in ("task.processing", "task.succeeded"))
+        assert sorted(g.headers["webhook-id"] for g in got) == sorted(r.id for r in rows)  # once each
+        assert all(r.state == "delivered" for task_id in ids for r in store.for_task(task_id))
+    finally:
+        if receiver is not None:
+            receiver.close()
+        server.stop()
