@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,7 @@ FPS = 24  # the tiny engine's frame rate
 TASKS = "/v3/async/tasks"
 
 # Every text the progress line shows, in order, recorded in the page (fast tasks skip past any poll).
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 RECORD_PROGRESS = """() => {
   window.__progress = [];
   const line = document.querySelector('#progress-text');
@@ -32,7 +34,8 @@ RECORD_PROGRESS = """() => {
     if (line.textContent && line.textContent !== last) window.__progress.push(line.textContent);
   }).observe(line, {childList: true, characterData: true, subtree: true});
 }"""
-PLAYING = "() => { const v = document.querySelector('#video'); return v.readyState >= 1 && !v.paused && v.currentTime > 0; }"
+# readyState 2 (HAVE_CURRENT_DATA) or more: a decoded frame is on screen, not only the metadata.
+PLAYING = "() => { const v = document.querySelector('#video'); return v.readyState >= 2 && !v.paused && v.currentTime > 0; }"
 VIDEO_FACTS = """() => { const v = document.querySelector('#video');
   return {duration: v.duration, width: v.videoWidth, height: v.videoHeight, src: v.currentSrc}; }"""
 
@@ -70,6 +73,8 @@ def test_fill_submit_watch_progress_and_play(page: Any, live_server: LiveServer)
 
     page.wait_for_function(PLAYING, timeout=120_000)
     video = page.evaluate(VIDEO_FACTS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "playground.png"), full_page=True)  # what a user sees, for review
     assert abs(video["duration"] - 3) <= 1.5 / FPS, video
     assert video["height"] > video["width"] > 0, video  # 9:16 is portrait
     expect(page.locator("#status-badge")).to_have_text("Done")
