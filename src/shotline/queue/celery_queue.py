@@ -9,6 +9,7 @@ messages are harmless: a worker runs a task only if its claim (QUEUED → PROCES
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from celery import Celery
@@ -43,20 +44,62 @@ def make_celery(settings: Settings) -> Celery:
 
 
 class CeleryQueue:
+    # How often the API process writes the "message sent" stamps of the tasks it dispatched, in one UPDATE.
+    MARK_EVERY_S = 0.1
+
     def __init__(self, settings: Settings, tasks: TaskStore) -> None:
         self.settings = settings
         self.tasks = tasks
         self.app = make_celery(settings)
+        self._sent: list[str] = []
+        self._sent_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._marker: threading.Thread | None = None
 
     def start(self) -> None:
-        pass
+        """In the API process: stamp dispatches from a thread, in batches. The stamp only tells `redispatch`
+        that a message went out, so it need not be in the request: a separate transaction per create cost
+        2.1 ms of its 7.6 ms on PostgreSQL (bench/api.py). A stamp lost with the process costs one duplicate
+        message after `redispatch_s`, which the claim makes harmless."""
+        self._stopping.clear()
+        self._marker = threading.Thread(target=self._mark_loop, name="shotline-dispatch-marks", daemon=True)
+        self._marker.start()
 
     def stop(self) -> None:
-        pass
+        self._stopping.set()
+        if self._marker is not None:
+            self._marker.join(5)
+            self._marker = None
+        try:
+            self._flush_marks()
+        except Exception:  # noqa: BLE001 - unstamped tasks only get a duplicate message later
+            log.warning("could not record sent task messages at shutdown", exc_info=True)
 
     def notify(self, task_id: str) -> None:
-        if self.send([task_id]):
+        if not self.send([task_id]):
+            return
+        if self._marker is None:  # no marking thread (a worker handing a task back): stamp now
             self.tasks.mark_dispatched([task_id])
+            return
+        with self._sent_lock:
+            self._sent.append(task_id)
+
+    def _mark_loop(self) -> None:
+        while not self._stopping.wait(self.MARK_EVERY_S):
+            try:
+                self._flush_marks()
+            except Exception:  # noqa: BLE001 - the database may be restarting; the ids stay for the next round
+                log.warning("could not record sent task messages; will retry", exc_info=True)
+
+    def _flush_marks(self) -> None:
+        with self._sent_lock:
+            ids, self._sent = self._sent, []
+        try:
+            self.tasks.mark_dispatched(ids)
+        except Exception:
+            with self._sent_lock:
+                self._sent = ids + self._sent
+            raise
 
     def send(self, task_ids: list[str]) -> bool:
         try:
