@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import signal
 import subprocess
 import time
@@ -21,7 +20,7 @@ import pytest
 
 from tests.conftest import CREATE, LiveServer
 from tests.services import free_port
-from tests.test_scale import QUICK, store_of
+from tests.test_scale import QUICK, settled_ended_counts, store_of
 
 ROUNDS = 20
 
@@ -151,7 +150,8 @@ def check_no_loss_no_double_run(api: LiveServer) -> dict:
 
     with store_of(api).session() as s:
         rows = s.execute(select(Task.id, Task.status, Task.reason, Task.attempts)).all()
-    ended = Counter(re.findall(r"task ([0-9a-f-]{36}) ended TASK_STATUS_SUCCEED", api.worker_logs()))
+    succeeded = [r.id for r in rows if r.status == "TASK_STATUS_SUCCEED"]
+    ended = settled_ended_counts(api, succeeded)
     statuses = Counter(r.status for r in rows)
     for task_id, status, reason, _attempts in rows:
         if status == "TASK_STATUS_SUCCEED":

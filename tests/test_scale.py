@@ -34,6 +34,17 @@ def ended_counts(logs: str) -> Counter:
     return Counter(re.findall(r"task ([0-9a-f-]{36}) ended TASK_STATUS_SUCCEED", logs))
 
 
+def settled_ended_counts(server: LiveServer, ids: list[str], timeout: float = 15) -> Counter:
+    """The workers' "ended" log lines once each succeeded task has one: a worker writes the status first and
+    logs right after, so a test that saw SUCCEED through the API can read the log a moment too early."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = ended_counts(server.worker_logs())
+        if all(counts[i] for i in ids) or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.1)
+
+
 def wait_row(server: LiveServer, task_id: str, pred, timeout: float = 60):
     store = store_of(server)
     deadline = time.monotonic() + timeout
@@ -67,7 +78,7 @@ def test_two_workers_ten_tasks_each_runs_once_and_both_work(scale) -> None:
         ids = [http.post(CREATE, json=QUICK).json()["task_id"] for _ in range(10)]
         for task_id in ids:
             assert wait_terminal(http, task_id)["task"]["status"] == "TASK_STATUS_SUCCEED"
-    counts = ended_counts(server.worker_logs())
+    counts = settled_ended_counts(server, ids)
     assert {task_id: counts[task_id] for task_id in ids} == dict.fromkeys(ids, 1)
     store = store_of(server)
     workers = {store.get(task_id).worker_id for task_id in ids}

@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     webhook_poll_s: float = Field(1.0, gt=0)  # how often the sender looks for due deliveries
 
     max_body_bytes: int = Field(64 * 1024, ge=1024)
+    # How long an idle keep-alive connection stays open. Longer than clients keep theirs (httpx: 5 s), so
+    # a client never sends on a connection the server is closing at that moment (with uvicorn's 5 s default
+    # the two expire together and a POST can fail with a reset; seen in the 1000-submit test).
+    keep_alive_s: float = Field(30.0, ge=1, le=3600)
     # Deepest nesting of arrays/objects a JSON body may have (the request models need 3).
     max_json_depth: int = Field(32, ge=4, le=256)
     # A request body must arrive whole within this long (a slow client gets 408, not a held thread).

@@ -5,7 +5,7 @@ large or slow upload early.
 
 What protects the server from slow or abusive clients: this body deadline (a slow body never reaches
 the thread pool, and holds only a coroutine until it expires), uvicorn's `timeout_keep_alive` (idle
-connections close after 5 s), h11's cap on incomplete headers (16 KiB), and the size and depth caps
+connections close after SHOTLINE_KEEP_ALIVE_S, 30 s), h11's cap on incomplete headers (16 KiB), and the size and depth caps
 here. Slow *headers* are not timed by uvicorn: deployments facing the internet put a proxy in front
 (docs/deploy.md).
 """

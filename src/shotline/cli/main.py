@@ -77,7 +77,7 @@ def serve(
               f"data={settings.data_dir}")
     # access_log off: the API logs each request itself, with its request id (api/request_id.py).
     uvicorn.run(application, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=10)
+                timeout_graceful_shutdown=10, timeout_keep_alive=settings.keep_alive_s)
 
 
 def _key_store(data_dir: Path | None):
