@@ -97,10 +97,10 @@ class Deployment:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 
     def store(self):
-        from shotline.store import TaskStore, make_engine
+        from shotline.db import TaskStore, make_db
 
         url = self.env.get("SHOTLINE_DATABASE_URL") or f"sqlite:///{self.tmp}/shotline.db"
-        return TaskStore(make_engine(url))
+        return TaskStore(make_db(url))
 
 
 async def _post_all(url: str, n: int, rate: float | None) -> list[float]:
@@ -140,7 +140,7 @@ async def _post_all(url: str, n: int, rate: float | None) -> list[float]:
 def _wait_done(store: Any, n: int, timeout: float = 600) -> None:
     from sqlalchemy import func, select
 
-    from shotline.store.models import Task
+    from shotline.db.models import Task
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -155,7 +155,7 @@ def _wait_done(store: Any, n: int, timeout: float = 600) -> None:
 def _runs(store: Any) -> list[tuple[int, int]]:
     from sqlalchemy import select
 
-    from shotline.store.models import Task
+    from shotline.db.models import Task
 
     with store.session() as s:
         return [(a, b) for a, b in s.execute(select(Task.started_at_ms, Task.finished_at_ms)).all()]
@@ -166,8 +166,8 @@ def direct_tasks_per_second(n: int) -> float:
     sys.path.insert(0, str(ROOT))
     from bench.noop_engine import NoopEngine
     from shotline.config import Settings
-    from shotline.schemas import CreateTaskRequest
-    from shotline.store import NewTask
+    from shotline.db import NewTask
+    from shotline.protocol.kling import CreateTaskRequest
     from shotline.worker import Worker
 
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="shotline-bench-direct-")), _env_file=None)

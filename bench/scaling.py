@@ -50,7 +50,7 @@ async def submit(url: str, n: int) -> None:
 def wait_done(store: Any, n: int, timeout_s: float = 600) -> list[tuple[int, int]]:
     from sqlalchemy import select
 
-    from shotline.store.models import Task
+    from shotline.db.models import Task
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -145,9 +145,9 @@ class Shotline(_Processes):
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 
     def store(self):
-        from shotline.store import TaskStore, make_engine
+        from shotline.db import TaskStore, make_db
 
-        return TaskStore(make_engine(self.database_url))
+        return TaskStore(make_db(self.database_url))
 
 
 class Bare(_Processes):

@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CREATE, LiveServer
-from tests.services import free_port
+from tests.helpers.server import CREATE, LiveServer
+from tests.helpers.services import free_port
 from tests.test_scale import QUICK, settled_ended_counts, store_of
 
 ROUNDS = 20
@@ -130,7 +130,7 @@ def test_fault_rounds(cluster, tmp_path: Path) -> None:
 def wait_all_terminal(api: LiveServer, timeout: float) -> None:
     from sqlalchemy import select
 
-    from shotline.store.models import Task
+    from shotline.db.models import Task
 
     store = store_of(api)
     deadline = time.monotonic() + timeout
@@ -146,7 +146,7 @@ def wait_all_terminal(api: LiveServer, timeout: float) -> None:
 def check_no_loss_no_double_run(api: LiveServer) -> dict:
     from sqlalchemy import select
 
-    from shotline.store.models import Task
+    from shotline.db.models import Task
 
     with store_of(api).session() as s:
         rows = s.execute(select(Task.id, Task.status, Task.reason, Task.attempts)).all()

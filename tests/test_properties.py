@@ -20,7 +20,7 @@ from shotline.config import Settings
 from shotline.engines.base import EngineSpec, plan_generation
 from shotline.engines.registry import spec_for
 from shotline.errors import InvalidRequest
-from shotline.schemas import (
+from shotline.protocol.kling import (
     DURATION_MAX_S,
     DURATION_MIN_S,
     PROMPT_MAX_CHARS,

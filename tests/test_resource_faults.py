@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CREATE, RESULT, LiveServer, wait_terminal
-from tests.services import MotoServer, free_port
+from tests.helpers.server import CREATE, RESULT, LiveServer, wait_terminal
+from tests.helpers.services import MotoServer, free_port
 from tests.test_faults import PrivateRedis
 from tests.test_scale import store_of
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import AUTH_A, CREATE, LiveServer, wait_terminal
+from tests.helpers.server import AUTH_A, CREATE, LiveServer, wait_terminal
 
 TASKS = "/v3/async/tasks"
 QUICK = {"prompt": "a quick clip", "duration": 3, "aspect_ratio": "1:1"}
@@ -24,10 +24,10 @@ SLOW_BODY = {"prompt": "a long take", "duration": 15, "sound": True}
 
 
 def store_of(server: LiveServer):
-    from shotline.store import TaskStore, make_engine
+    from shotline.db import TaskStore, make_db
 
     url = server.env.get("SHOTLINE_DATABASE_URL") or f"sqlite:///{server.data_dir / 'shotline.db'}"
-    return TaskStore(make_engine(url))
+    return TaskStore(make_db(url))
 
 
 def ended_counts(logs: str) -> Counter:
@@ -152,7 +152,7 @@ def test_1000_concurrent_submits_lose_nothing(backend: str, scale, tmp_path: Pat
         assert codes == {200: 1000}, codes
         ids = {r.json()["task_id"] for r in responses}
         assert len(ids) == 1000
-        from shotline.store.models import Task
+        from shotline.db.models import Task
 
         store = store_of(server)
         with store.session() as s:
@@ -203,7 +203,7 @@ def test_sigterm_to_the_api_drains_in_flight_requests(scale) -> None:
     # connection closed by the server as the client reuses it is the usual HTTP race): never a 5xx.
     closed = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)
     assert all(isinstance(r, closed) for r in others), Counter(type(r).__name__ for r in others)
-    from shotline.store.models import Task
+    from shotline.db.models import Task
 
     with store_of(server).session() as s:
         rows = set(s.scalars(select(Task.id)).all())

@@ -22,8 +22,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shotline.storage.signing import sign
-from tests.api.test_create_contract import OK, assert_error
-from tests.conftest import AUTH_A, AUTH_B, CREATE, RESULT
+from tests.helpers.api import OK, assert_error
+from tests.helpers.server import AUTH_A, AUTH_B, CREATE, RESULT
 
 TASKS = "/v3/async/tasks"
 NOBODY = "00000000-0000-4000-8000-000000000000"
@@ -44,9 +44,7 @@ def finish(client: TestClient, task_id: str, content: bytes = VIDEO) -> None:
     src = Path(tempfile.mkdtemp()) / "video.mp4"
     src.write_bytes(content)
     key = service.storage.save(task_id, src)
-    from shotline.schemas import TaskStatus
-
-    assert service.tasks.transition(task_id, TaskStatus.SUCCEED, owned_by="test-worker", result_key=key, progress=100)
+    assert service.tasks.succeed(task_id, owned_by="test-worker", result_key=key)
 
 
 def id_operations(client: TestClient) -> list[tuple[str, str, str]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import KEY_A, KEY_B, LiveServer
+from tests.helpers.server import KEY_A, KEY_B, LiveServer
 
 IDLE_QUOTA = 1  # SHOTLINE_MAX_QUEUED_PER_KEY on the idle server: a second queued task is a 429
 

@@ -23,7 +23,8 @@ from shotline.client import (
     Unauthorized,
 )
 from tests.client.servers import LossyProxy
-from tests.conftest import KEY_A, KEY_B, LiveServer, free_port
+from tests.helpers.server import KEY_A, KEY_B, LiveServer
+from tests.helpers.services import free_port
 
 av = pytest.importorskip("av")
 

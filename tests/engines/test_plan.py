@@ -8,7 +8,7 @@ import pytest
 from shotline.engines.base import plan_generation, split_frames
 from shotline.engines.specs import TINY
 from shotline.errors import InvalidRequest
-from shotline.schemas import CreateTaskRequest
+from shotline.protocol.kling import CreateTaskRequest
 
 
 def plan(**body):

@@ -10,7 +10,7 @@ from shotline.engines.base import plan_generation
 from shotline.engines.registry import get_spec, names, spec_for
 from shotline.engines.specs import LTX2, WAN
 from shotline.errors import InvalidRequest
-from shotline.schemas import CreateTaskRequest
+from shotline.protocol.kling import CreateTaskRequest
 
 
 def plan(spec, **body):

@@ -19,16 +19,16 @@ import httpx
 from pydantic import ValidationError
 
 from shotline.errors import Conflict, ConnectionFailed, ShotlineError, error_from_body
-from shotline.schemas import (
-    AspectRatio,
+from shotline.protocol.kling import (
     CreateTaskRequest,
     CreateTaskResponse,
     Extra,
     Shot,
     TaskListResponse,
     TaskResultResponse,
-    TaskStatus,
 )
+from shotline.request import AspectRatio
+from shotline.status import TaskStatus
 from shotline.validation import invalid_request
 
 log = logging.getLogger("shotline.client")

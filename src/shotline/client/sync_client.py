@@ -12,7 +12,8 @@ import httpx
 from shotline.client import _core
 from shotline.client._core import Call, CreateFields, PageData
 from shotline.errors import Conflict, Forbidden
-from shotline.schemas import CreateTaskRequest, TaskResultResponse, TaskStatus
+from shotline.protocol.kling import CreateTaskRequest, TaskResultResponse
+from shotline.status import TaskStatus
 
 
 class Shotline:

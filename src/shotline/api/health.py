@@ -6,7 +6,6 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from shotline.api.deps import ServiceDep
-from shotline.schemas import ErrorBody
 
 router = APIRouter(tags=["health"])
 
@@ -17,7 +16,7 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Store, storage and a worker with a loaded engine are reachable",
-            responses={503: {"model": ErrorBody, "description": "Not ready; `metadata.checks` says what is missing"}})
+            responses={503: {"description": "Not ready; `metadata.checks` says what is missing"}})
 def readyz(service: ServiceDep) -> JSONResponse:
     checks = service.readiness()
     ready = all(v == "ok" for v in checks.values())

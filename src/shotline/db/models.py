@@ -40,7 +40,8 @@ class Task(Base):
     task_type: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(32))
     progress: Mapped[int] = mapped_column(Integer, default=0)
-    # The normalized GenerationRequest as JSON, and the engine that accepted it.
+    # The normalized GenerationRequest as JSON (as the client asked: `seed` is None when the server picked
+    # it), the engine that accepted it, and the seed the task runs with.
     request_json: Mapped[str] = mapped_column(Text)
     engine: Mapped[str] = mapped_column(String(32))
     seed: Mapped[int] = mapped_column(BigInteger)
@@ -62,6 +63,9 @@ class Task(Base):
     # What the API that created the task needs to describe it its own way (e.g. the OpenAI-style
     # `model`, `size`, `seconds`), as a JSON object.
     meta_json: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    # The generation plan made at submit (shotline/plans.py, versioned JSON): the worker runs it as it is.
+    # NULL for tasks queued before plans were stored; the worker plans those itself.
+    plan_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     result_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     # JSON object of labels the result carries in `extra` (the tiny engine's notice, for one).

@@ -11,8 +11,8 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from shotline.store.db import now_ms
-from shotline.store.models import ApiKey
+from shotline.db.connect import now_ms
+from shotline.db.models import ApiKey
 
 KEY_PREFIX = "sk-shotline-"
 
@@ -51,8 +51,8 @@ def new_webhook_secret() -> str:
 
 
 class KeyStore:
-    def __init__(self, engine: Engine) -> None:
-        self._session = sessionmaker(engine, expire_on_commit=False)
+    def __init__(self, db: Engine) -> None:
+        self._session = sessionmaker(db, expire_on_commit=False)
 
     def create(self, name: str = "", *, rate_per_min: int | None = None, max_queued: int | None = None,
                rate: str | None = None) -> tuple[KeyInfo, str]:

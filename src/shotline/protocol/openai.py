@@ -15,17 +15,22 @@ import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_core import PydanticCustomError
 
-from shotline.schemas import (
+from shotline.errors import APIError
+from shotline.protocol.kling import (
     CFG_DEFAULT,
     DURATION_MAX_S,
     DURATION_MIN_S,
     PROMPT_MAX_CHARS,
-    SEED_MAX,
     CreateTaskRequest,
     Extra,
 )
+from shotline.request import SEED_MAX
+from shotline.validation import field_error
+
+OPENAI_PREFIX = "/v1/"
+# The official client posts `videos.create` as multipart/form-data; forms are accepted under OPENAI_PREFIX only.
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 # One model, under its own name and the names OpenAI clients send by default: a client written for Sora
 # works by changing only the base URL and key. Every name runs this server's engine.
@@ -49,12 +54,7 @@ EXAMPLE_SIZES = "1280x720, 1792x1024, 1920x1080 (16:9); 720x1280, 1024x1792 (9:1
 _SIZE = re.compile(r"^\s*([0-9]{1,5})\s*[xX]\s*([0-9]{1,5})\s*$")
 _SECONDS = re.compile(r"^\s*[0-9]{1,4}\s*$")
 
-VideoStatus = Literal["queued", "in_progress", "completed", "failed"]
-
-
-def _field_error(field: str, message: str) -> PydanticCustomError:
-    # The "shotline_field" type is what `validation.invalid_request` turns into `metadata.field`.
-    return PydanticCustomError("shotline_field", "{message}", {"field": field, "message": message})
+VideoStatus = Literal["queued", "in_progress", "completed", "failed"]  # shotline.status: TaskStatus.openai
 
 
 def _show(value: Any) -> str:
@@ -99,7 +99,7 @@ class VideoCreateRequest(BaseModel):
     @classmethod
     def _known_model(cls, value: Any) -> Any:
         if value not in MODELS:
-            raise _field_error("model", f"must be one of {', '.join(MODELS)}, got {_show(value)}")
+            raise field_error("model", f"must be one of {', '.join(MODELS)}, got {_show(value)}")
         return value
 
     @field_validator("seconds", mode="before")
@@ -109,7 +109,7 @@ class VideoCreateRequest(BaseModel):
             isinstance(value, str) and _SECONDS.match(value))
         if ok and DURATION_MIN_S <= int(value) <= DURATION_MAX_S:
             return int(value)
-        raise _field_error("seconds", f"must be whole seconds from {DURATION_MIN_S} to {DURATION_MAX_S}, as a "
+        raise field_error("seconds", f"must be whole seconds from {DURATION_MIN_S} to {DURATION_MAX_S}, as a "
                            f'string or an integer (e.g. "4", "8", "12"), got {_show(value)}')
 
     @field_validator("size", mode="before")
@@ -119,14 +119,14 @@ class VideoCreateRequest(BaseModel):
             match = _SIZE.match(value)
             assert match is not None
             return f"{int(match[1])}x{int(match[2])}"
-        raise _field_error("size", f"must be WIDTHxHEIGHT ({SIZE_MIN_PX}–{SIZE_MAX_PX} px a side) within "
+        raise field_error("size", f"must be WIDTHxHEIGHT ({SIZE_MIN_PX}–{SIZE_MAX_PX} px a side) within "
                            f"{SIZE_TOLERANCE:.0%} of 16:9, 9:16 or 1:1, e.g. {EXAMPLE_SIZES}; got {_show(value)}")
 
     @field_validator("input_reference", mode="before")
     @classmethod
     def _no_reference(cls, value: Any) -> Any:
         if value is not None:
-            raise _field_error("input_reference", "is not supported: this server makes video from text only; "
+            raise field_error("input_reference", "is not supported: this server makes video from text only; "
                                "send the request without it")
         return value
 
@@ -191,3 +191,33 @@ class VideoDeleted(BaseModel):
     id: str
     object: Literal["video.deleted"] = "video.deleted"
     deleted: bool = True
+
+
+# ----------------------------------------------------------------------------------------------- errors
+
+# OpenAI's `error.type` for each HTTP status this server answers with (openai-python dispatches on the
+# status; `type` is what a person reads).
+ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+class OpenAIError(BaseModel):
+    message: str
+    type: str = Field(description="invalid_request_error, authentication_error, permission_error, "
+                      "rate_limit_error or server_error.")
+    param: str | None = Field(None, description="The request field at fault, where there is one.")
+    code: str | None = Field(None, description="The Kling API's reason word, lower case (e.g. `rate_limited`).")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Shotline: more about the error "
+                                     "(e.g. a video's `status`, every field at fault under `errors`).")
+
+
+class OpenAIErrorBody(BaseModel):
+    """Every non-2xx answer under /v1/, in OpenAI's shape, so the official client's errors carry `param`."""
+
+    error: OpenAIError
+
+
+def openai_error_body(err: APIError) -> dict[str, Any]:
+    kind = ERROR_TYPES.get(err.status_code) or ("server_error" if err.status_code >= 500 else "invalid_request_error")
+    metadata = {k: v for k, v in err.metadata.items() if k != "field"}
+    return {"error": {"message": err.message, "type": kind, "param": err.field or err.metadata.get("field"), "code": err.reason.lower() or None,
+                      "metadata": metadata}}

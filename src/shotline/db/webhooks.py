@@ -22,16 +22,10 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from shotline.schemas import TaskStatus
-from shotline.store.db import is_postgres, now_ms
-from shotline.store.models import Task, WebhookDelivery
+from shotline.db.connect import is_postgres, now_ms
+from shotline.db.models import Task, WebhookDelivery
+from shotline.status import TaskStatus
 
-EVENTS: dict[TaskStatus, str] = {
-    TaskStatus.PROCESSING: "task.processing",
-    TaskStatus.SUCCEED: "task.succeeded",
-    TaskStatus.FAILED: "task.failed",
-    TaskStatus.CANCELED: "task.canceled",
-}
 PENDING, DELIVERED, GAVE_UP = "pending", "delivered", "failed"
 
 
@@ -42,7 +36,7 @@ def iso_ms(ms: int) -> str:
 def record_event(s: Session, task_id: str, status: TaskStatus) -> None:
     """Queue the webhook announcing that `task_id` is now `status`, in the caller's transaction (which has
     just made the change). Tasks without a webhook URL queue nothing."""
-    event = EVENTS.get(status)
+    event = status.event
     if event is None:
         return
     row = s.get(Task, task_id)
@@ -84,9 +78,9 @@ class Delivery:
 
 
 class WebhookOutbox:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._session = sessionmaker(engine, expire_on_commit=False)
+    def __init__(self, db: Engine) -> None:
+        self.db = db
+        self._session = sessionmaker(db, expire_on_commit=False)
 
     def claim_due(self, limit: int, lease_s: float) -> list[Delivery]:
         """Take up to `limit` due deliveries for `lease_s` seconds, oldest first; each claim counts an attempt."""
@@ -96,7 +90,7 @@ class WebhookOutbox:
                .order_by(WebhookDelivery.next_attempt_ms, WebhookDelivery.created_at_ms).limit(limit))
         claimed: list[Delivery] = []
         with self._session() as s:
-            if is_postgres(self.engine):
+            if is_postgres(self.db):
                 # Rows another API process is claiming are locked: skip them rather than wait or double-send.
                 rows = s.scalars(due.with_for_update(skip_locked=True)).all()
             else:

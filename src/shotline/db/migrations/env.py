@@ -1,8 +1,8 @@
-"""Alembic environment: run with the connection that `shotline.store.db.migrate` hands over."""
+"""Alembic environment: run with the connection that `shotline.db.connect.migrate` hands over."""
 
 from alembic import context
 
-from shotline.store.models import Base
+from shotline.db.models import Base
 
 config = context.config
 connection = config.attributes.get("connection")

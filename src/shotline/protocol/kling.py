@@ -1,4 +1,4 @@
-"""The wire format: pydantic models shared by the server (validation, OpenAPI) and the SDK.
+"""The Kling API's wire format: pydantic models shared by the server (validation, OpenAPI) and the SDK.
 
 Validation is strict on purpose: `"duration": "5"` or `5.0` is refused rather than coerced, because a
 client that sends the wrong type has a bug it should hear about (contract §1: type errors are a 400).
@@ -8,13 +8,13 @@ all read the same numbers.
 
 from __future__ import annotations
 
-import enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
-from pydantic_core import PydanticCustomError
 
-TASK_TYPE = "KLING_V3_PRO_T2V"
+from shotline.request import SEED_MAX, TASK_TYPE, AspectRatio, GenerationRequest, ShotRequest
+from shotline.status import TaskStatus
+from shotline.validation import field_error
 
 PROMPT_MAX_CHARS = 2500
 DURATION_MIN_S = 3
@@ -24,25 +24,7 @@ SHOTS_MIN = 1
 SHOTS_MAX = 6
 SHOT_MIN_S = 1
 CFG_DEFAULT = 0.5
-SEED_MAX = 2**32 - 1
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
-
-AspectRatio = Literal["16:9", "9:16", "1:1"]
-
-
-class TaskStatus(str, enum.Enum):
-    QUEUED = "TASK_STATUS_QUEUED"
-    PROCESSING = "TASK_STATUS_PROCESSING"
-    SUCCEED = "TASK_STATUS_SUCCEED"
-    FAILED = "TASK_STATUS_FAILED"
-    CANCELED = "TASK_STATUS_CANCELED"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in _TERMINAL
-
-
-_TERMINAL = frozenset({TaskStatus.SUCCEED, TaskStatus.FAILED, TaskStatus.CANCELED})
 
 
 class _Strict(BaseModel):
@@ -91,9 +73,9 @@ class CreateTaskRequest(_Strict):
     def _prompt_or_shots(self) -> CreateTaskRequest:
         has_prompt = bool(self.prompt)
         if has_prompt and self.multi_prompt is not None:
-            raise _field_error("multi_prompt", "give either `prompt` or `multi_prompt`, not both")
+            raise field_error("multi_prompt", "give either `prompt` or `multi_prompt`, not both")
         if not has_prompt and self.multi_prompt is None:
-            raise _field_error(
+            raise field_error(
                 "prompt", f"is required (1–{PROMPT_MAX_CHARS} characters) unless `multi_prompt` is given"
             )
         if self.multi_prompt is not None:
@@ -103,14 +85,14 @@ class CreateTaskRequest(_Strict):
     def _check_shots(self, shots: list[Shot]) -> None:
         for i, shot in enumerate(shots):
             if shot.index is not None and shot.index != i + 1:
-                raise _field_error(
+                raise field_error(
                     f"multi_prompt[{i}].index", f"must be {i + 1} (shots are listed in order, 1-based), got {shot.index}"
                 )
         given = sum(s.duration for s in shots if s.duration is not None)
         open_shots = sum(1 for s in shots if s.duration is None)
         if open_shots == 0:
             if self.duration is not None and given != self.duration:
-                raise _field_error(
+                raise field_error(
                     "multi_prompt",
                     f"shot durations add up to {given} s but `duration` is {self.duration} s; make them equal",
                 )
@@ -119,19 +101,19 @@ class CreateTaskRequest(_Strict):
             total = self.duration if self.duration is not None else DURATION_DEFAULT_S
             left = total - given
             if left < open_shots * SHOT_MIN_S:
-                raise _field_error(
+                raise field_error(
                     "multi_prompt",
                     f"{left} s of the {total} s total is left for {open_shots} shot(s) without a duration; "
                     f"each shot needs at least {SHOT_MIN_S} s",
                 )
         if not DURATION_MIN_S <= total <= DURATION_MAX_S:
-            raise _field_error(
+            raise field_error(
                 "multi_prompt",
                 f"shots add up to {total} s; the total must be between {DURATION_MIN_S} and {DURATION_MAX_S} s",
             )
 
     def normalized(self) -> GenerationRequest:
-        """The request with every default applied: what the task row stores and the worker runs."""
+        """The request with every default applied, in the terms every layer below the API shares."""
         if self.multi_prompt is not None:
             given = sum(s.duration or 0 for s in self.multi_prompt)
             if all(s.duration is not None for s in self.multi_prompt) and self.duration is None:
@@ -153,30 +135,6 @@ class CreateTaskRequest(_Strict):
             webhook_url=self.extra.webhook.url if self.extra and self.extra.webhook else None,
             multi_shot=self.multi_prompt is not None,
         )
-
-
-def _field_error(field: str, message: str) -> PydanticCustomError:
-    # The field travels in the error's context so the API can name it in `metadata.field`.
-    return PydanticCustomError("shotline_field", "{message}", {"field": field, "message": message})
-
-
-class ShotRequest(BaseModel):
-    prompt: str
-    duration: int | None = None  # None: shares what is left equally (frame-exact, decided with the engine's fps)
-
-
-class GenerationRequest(BaseModel):
-    """A validated, normalized request. Stored with the task; the worker plans frames from it."""
-
-    shots: list[ShotRequest]
-    duration: int
-    cfg_scale: float
-    aspect_ratio: AspectRatio
-    sound: bool
-    negative_prompt: str
-    seed: int | None = None
-    webhook_url: str | None = None
-    multi_shot: bool = False
 
 
 # --------------------------------------------------------------------------------------------- responses

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, case, func, select
 
-from shotline.schemas import TaskStatus
-from shotline.store.db import now_ms
-from shotline.store.models import Task, Worker
+from shotline.db.connect import now_ms
+from shotline.db.models import Task, Worker
+from shotline.status import TaskStatus
 
 # Workers whose last heartbeat is older than this are left out of the metrics (rows of long-gone workers
 # would otherwise be reported forever).
@@ -42,12 +42,12 @@ class WorkerBeat:
 
 
 class StatsStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, db: Engine) -> None:
+        self.db = db
 
     def tasks_by_status(self) -> dict[str, int]:
         counts = {status.value: 0 for status in TaskStatus}
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             for status, n in conn.execute(select(Task.status, func.count()).group_by(Task.status)):
                 counts[status] = int(n)
         return counts
@@ -60,7 +60,7 @@ class StatsStore:
         query = (select(Task.engine, func.count(col), func.coalesce(func.sum(col), 0.0), *buckets)
                  .where(Task.status == TaskStatus.SUCCEED.value, col.is_not(None))
                  .group_by(Task.engine))
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             return [Timing(engine, [int(b or 0) for b in rest], int(count), float(total))
                     for engine, count, total, *rest in conn.execute(query)]
 
@@ -68,7 +68,7 @@ class StatsStore:
         now = now_ms()
         query = select(Worker).where(Worker.state != "stopped",
                                      Worker.heartbeat_ms >= now - WORKER_HORIZON_MS)
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             return [WorkerBeat(w.id, w.engine, w.state, max(0.0, (now - w.heartbeat_ms) / 1000),
                                w.gpu_memory_used_bytes, w.gpu_memory_total_bytes)
                     for w in conn.execute(query)]

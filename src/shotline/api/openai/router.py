@@ -1,5 +1,5 @@
 """OpenAI-compatible video API: `/v1/videos`, on the same keys, queue and tasks as the Kling API (thin
-routes; the logic is `shotline.openai_serving`)."""
+routes; the logic is `api.openai.serving`). Errors here answer in OpenAI's shape (api/errors.py)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,29 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shotline.api.deps import KeyDep, ServiceDep
-from shotline.api.routes.files import check_range
+from shotline.api.files import video_response
+from shotline.api.openai.serving import OpenAIVideos
+from shotline.api.openapi import errors
 from shotline.errors import InvalidRequest, UnsupportedMediaType
-from shotline.openai_protocol import Video, VideoCreateRequest, VideoDeleted, VideoList
-from shotline.openai_serving import OpenAIVideos
-from shotline.schemas import ErrorBody
+from shotline.protocol.openai import (
+    FORM_TYPES,
+    OPENAI_PREFIX,
+    Video,
+    VideoCreateRequest,
+    VideoDeleted,
+    VideoList,
+)
 
-router = APIRouter(prefix="/v1/videos", tags=["OpenAI-compatible videos"])
+router = APIRouter(prefix=OPENAI_PREFIX + "videos", tags=["OpenAI-compatible videos"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "Invalid request; `metadata.field` names the field"},
-    401: {"model": ErrorBody, "description": "Missing or unknown API key"},
-    404: {"model": ErrorBody, "description": "No such video for this key (or, for /content, not completed yet)"},
-    409: {"model": ErrorBody, "description": "Delete of a video still being generated; Idempotency-Key reuse"},
-    413: {"model": ErrorBody, "description": "Body over 64 KiB"},
-    415: {"model": ErrorBody, "description": "Content-Type is not JSON or a form"},
-    429: {"model": ErrorBody, "description": "Over the key's rate or queue quota"},
-}
-FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+ERRORS = errors(404, 409, 429, **{
+    "404": "No such video for this key (or, for /content, not completed yet)",
+    "409": "Delete of a video still being generated; Idempotency-Key reuse",
+})
 # The create route reads its body by hand (JSON or form), so the document gets the model's schema here.
 _CREATE_BODY = VideoCreateRequest.model_json_schema()
 
@@ -113,12 +114,7 @@ def delete_video(video_id: str, videos: VideosDep, owner: KeyDep) -> VideoDelete
 
 
 @router.get("/{video_id}/content", response_class=FileResponse, summary="Download a completed video's mp4",
-            responses={200: {"content": {"video/mp4": {}}}, **ERRORS})
+            responses={200: {"content": {"video/mp4": {}}}, **ERRORS, **errors(416)})
 def video_content(request: Request, video_id: str, videos: VideosDep, owner: KeyDep,
                   variant: str | None = None) -> Response:
-    where = videos.content(owner, video_id, variant)
-    if isinstance(where, str):  # object storage: the bytes (and ranges) come from there
-        return RedirectResponse(where, status_code=307, headers={"Cache-Control": "no-store"})
-    check_range(request.headers.get("range"), where.stat().st_size)
-    return FileResponse(where, media_type="video/mp4", filename=f"{video_id}.mp4", content_disposition_type="inline",
-                        headers={"Cache-Control": "private, max-age=300"})
+    return video_response(request, videos.content(owner, video_id, variant), video_id)

@@ -1,6 +1,7 @@
-"""The OpenAI video API (`/v1/videos`) over the same `Service` as the Kling API.
+"""The OpenAI video API (`/v1/videos`) over the same task service as the Kling API.
 
-A video is a task: the same id, the same row, the same queue. A create goes through `Service.create`, so
+A video is a task: the same id, the same row, the same queue. A create goes through the Kling request and
+`Service.create`, so
 validation, the engine's input checks, quotas and Idempotency-Key behave exactly as on the Kling route; the
 OpenAI fields the Kling request has no place for (`model`, `size`, `seconds`) are kept in the task's
 `meta_json` and echoed back. Tasks created through the Kling API show up here too, described with a
@@ -15,8 +16,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shotline.api.kling.serving import KlingServing
+from shotline.db import TaskRecord
 from shotline.errors import Conflict, InvalidRequest, NotFound
-from shotline.openai_protocol import (
+from shotline.protocol.openai import (
     CANONICAL_MODEL,
     CANONICAL_SIZES,
     Video,
@@ -25,20 +28,11 @@ from shotline.openai_protocol import (
     VideoError,
     VideoList,
 )
-from shotline.schemas import TaskStatus
-from shotline.service import TASK_ID, Service
-from shotline.store import TaskRecord
+from shotline.service import Service
+from shotline.status import TaskStatus
 from shotline.validation import invalid_request
 
 LIST_LIMIT_MAX = 100
-
-_STATUS = {
-    TaskStatus.QUEUED: "queued",
-    TaskStatus.PROCESSING: "in_progress",
-    TaskStatus.SUCCEED: "completed",
-    TaskStatus.FAILED: "failed",
-    TaskStatus.CANCELED: "failed",  # OpenAI has no canceled status; error.code says `canceled`
-}
 
 
 @dataclass
@@ -53,14 +47,14 @@ class OpenAIVideos:
         except ValidationError as err:
             raise invalid_request(err.errors(), VideoCreateRequest) from None
         payload = request.to_task_request(sound_default=self.service.spec.sound_available)
-        task_id = self.service.create(owner, payload, idempotency_key, meta=request.meta())
+        task_id = KlingServing(self.service).create(owner, payload, idempotency_key, meta=request.meta())
         return self.retrieve(owner, task_id)
 
     # -------------------------------------------------------------------------------------------- read
 
     def task(self, owner: str, video_id: str) -> TaskRecord:
         # One answer for "no such video" and "another key's video": nothing leaks about other keys.
-        task = self.service.tasks.get(video_id, owner=owner) if TASK_ID.match(video_id) else None
+        task = self.service.find(owner, video_id)
         if task is None:
             raise NotFound("video_id: no such video", field="video_id")
         return task
@@ -82,13 +76,12 @@ class OpenAIVideos:
             raise InvalidRequest(f"limit: must be between 1 and {LIST_LIMIT_MAX}, got {limit}", field="limit")
         before = None
         if after:
-            anchor = self.service.tasks.get(after, owner=owner) if TASK_ID.match(after) else None
+            anchor = self.service.find(owner, after)
             if anchor is None:
                 raise InvalidRequest("after: no video with this id for this key; pass `last_id` of the previous "
                                      "page", field="after")
             before = (anchor.created_at_ms, anchor.id)
-        rows = self.service.tasks.list_page(owner, status=None, limit=limit + 1, before=before,
-                                            oldest_first=order == "asc")
+        rows = self.service.page(owner, status=None, limit=limit + 1, before=before, oldest_first=order == "asc")
         page = [to_video(t) for t in rows[:limit]]
         return VideoList(data=page, first_id=page[0].id if page else None, last_id=page[-1].id if page else None,
                          has_more=len(rows) > limit)
@@ -99,24 +92,19 @@ class OpenAIVideos:
         """Delete a video: its row and its file. A queued one is canceled first (it never starts); a
         running one is refused (409), because its worker still writes the row and the file: cancel it
         through the Kling API's extension, or wait until it ends, then delete it."""
-        task = self.task(owner, video_id)
-        if task.status is TaskStatus.QUEUED:
-            self.service.tasks.transition(task.id, TaskStatus.CANCELED, only_from=[TaskStatus.QUEUED])
-            task = self.task(owner, video_id)
-        if not task.status.is_terminal:
+        task: TaskRecord | None = self.task(owner, video_id)
+        if task is not None and task.status is TaskStatus.QUEUED:
+            task = self.service.cancel_queued(task)
+        if task is not None and not task.status.is_terminal:
             raise Conflict(
-                f"video_id: the video is being generated ({_STATUS[task.status]}, {task.progress}%); cancel it "
+                f"video_id: the video is being generated ({task.status.openai}, {task.progress}%); cancel it "
                 f"with POST /v3/async/tasks/{task.id}/cancel or wait until it ends, then delete it",
-                field="video_id", metadata={"status": _STATUS[task.status]},
+                field="video_id", metadata={"status": task.status.openai},
                 headers={"x-should-retry": "false"},  # the official client retries a 409 unless told not to
             )
-        gone = self.service.tasks.delete_ended(task.id, owner)
+        gone = self.service.delete(task) if task is not None else None
         if gone is None:  # deleted by a concurrent request
             raise NotFound("video_id: no such video", field="video_id")
-        # The row goes first: a file without a row is only disk space, a row without its file is a lie.
-        if gone.result_key:
-            self.service.storage.delete(gone.result_key)
-        self.service.storage.delete_checkpoints(gone.id)
         return VideoDeleted(id=gone.id)
 
     # ----------------------------------------------------------------------------------------- content
@@ -129,9 +117,9 @@ class OpenAIVideos:
             raise InvalidRequest(f"variant: {detail}", field="variant")
         task = self.task(owner, video_id)
         if task.status is not TaskStatus.SUCCEED or not task.result_key:
-            raise NotFound(f"video_id: the video's status is {_STATUS[task.status]}, not completed; download it "
-                           "once it is completed", field="video_id", metadata={"status": _STATUS[task.status]})
-        where = self.service.storage.locate(task.result_key, self.service.settings.video_url_ttl_s)
+            raise NotFound(f"video_id: the video's status is {task.status.openai}, not completed; download it "
+                           "once it is completed", field="video_id", metadata={"status": task.status.openai})
+        where = self.service.locate(task)
         if where is None:
             raise NotFound("video_id: this video's file no longer exists", field="video_id")
         return where
@@ -141,7 +129,7 @@ def to_video(task: TaskRecord) -> Video:
     """A task in OpenAI's terms. Tasks made through the Kling API have no `meta`: their model is the
     canonical one and their size the canonical size of their aspect ratio."""
     meta = task.meta if task.meta.get("api") == "openai" else {}
-    status = _STATUS[task.status]
+    status = task.status.openai
     error = None
     if task.status is TaskStatus.FAILED:
         error = VideoError(code="generation_failed", message=task.reason or "generation failed")

@@ -1,17 +1,21 @@
-"""Task rows: create, read, claim, and the one function that changes a status.
+"""Task rows: create, read, list, delete, and the typed status changes (claim, succeed, fail, cancel,
+requeue, release).
 
-Every status change is a conditional UPDATE (`... WHERE status IN (allowed sources)`), so it is atomic
-across processes and a terminal task can never change again, whoever tries. A worker's writes also
-name the worker (`worker_id`), so a worker that lost its claim (its lease expired and the task was
-requeued) cannot overwrite the new run's state.
+Every status change goes through `transition`, a conditional UPDATE (`... WHERE status IN (allowed
+sources)`, the sources read from shotline.status), so it is atomic across processes and a terminal task can
+never change again, whoever tries. The typed methods say what each change writes, so no caller writes
+columns itself. A worker's writes also name the worker (`worker_id`), so a worker that lost its claim (its
+lease expired and the task was requeued) cannot overwrite the new run's state.
+
+Dispatch stamps (db/dispatch.py), worker rows (db/workers.py) and recovery of orphaned tasks
+(db/recovery.py) live beside this module.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,34 +23,18 @@ from sqlalchemy import Engine, bindparam, case, delete, func, select, text, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from shotline.errors import Conflict
-from shotline.schemas import TASK_TYPE, GenerationRequest, TaskStatus
-from shotline.store.db import is_postgres, now_ms
-from shotline.store.models import Task, Worker
-from shotline.store.webhooks import record_event
+from shotline.db.connect import is_postgres, now_ms
+from shotline.db.models import Task
+from shotline.db.webhooks import record_event
+from shotline.errors import IdempotencyConflict, QuotaExceeded
+from shotline.ids import new_task_id
+from shotline.request import TASK_TYPE, GenerationRequest
+from shotline.status import LIVE, TaskStatus, allowed_sources
 
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
 # Below this many free places in a key's quota, creates take the per-key lock (see `TaskStore.create`). It
 # bounds the overshoot to the creates of one key that race in the same instant far from the limit: none.
 UNLOCKED_MARGIN = 64
-
-# Which status may follow which. Terminal statuses have no entry: nothing follows them.
-ALLOWED_NEXT: dict[TaskStatus, frozenset[TaskStatus]] = {
-    TaskStatus.QUEUED: frozenset({TaskStatus.PROCESSING, TaskStatus.CANCELED, TaskStatus.FAILED}),
-    TaskStatus.PROCESSING: frozenset(
-        {TaskStatus.QUEUED, TaskStatus.SUCCEED, TaskStatus.FAILED, TaskStatus.CANCELED}
-    ),
-}
-
-
-class QuotaExceeded(Exception):
-    def __init__(self, active: int, limit: int) -> None:
-        super().__init__(f"{active} tasks queued or running; the limit is {limit}")
-        self.active, self.limit = active, limit
-
-
-def allowed_sources(target: TaskStatus) -> list[str]:
-    return [src.value for src, targets in ALLOWED_NEXT.items() if target in targets]
 
 
 @dataclass(frozen=True)
@@ -59,6 +47,7 @@ class NewTask:
     idempotency_key: str | None = None
     request_id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    plan: str | None = None  # the plan made at submit, serialized (shotline/plans.py); the worker runs it
 
 
 @dataclass(frozen=True)
@@ -82,6 +71,7 @@ class TaskRecord:
     result_extra: dict[str, Any]
     request_id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    plan: str | None = None
 
     @classmethod
     def from_row(cls, row: Task) -> TaskRecord:
@@ -105,13 +95,14 @@ class TaskRecord:
             result_extra=json.loads(row.result_extra_json or "{}"),
             request_id=row.request_id,
             meta=json.loads(row.meta_json or "{}"),
+            plan=row.plan_json,
         )
 
 
 class TaskStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._session = sessionmaker(engine, expire_on_commit=False)
+    def __init__(self, db: Engine) -> None:
+        self.db = db
+        self._session = sessionmaker(db, expire_on_commit=False)
 
     def session(self) -> Session:
         return self._session()
@@ -133,7 +124,7 @@ class TaskStore:
                     if earlier is not None:
                         if now_ms() - earlier.created_at_ms < IDEMPOTENCY_WINDOW_MS:
                             if earlier.request_hash != new.request_hash:
-                                raise Conflict(
+                                raise IdempotencyConflict(
                                     "Idempotency-Key: was already used with a different request body "
                                     f"(task {earlier.id}); use a new key for a new request",
                                     field="Idempotency-Key",
@@ -149,7 +140,7 @@ class TaskStore:
                         raise QuotaExceeded(active, max_active)
                 now = now_ms()
                 row = Task(
-                    id=str(uuid.uuid4()),
+                    id=new_task_id(),
                     owner=new.owner,
                     task_type=TASK_TYPE,
                     status=TaskStatus.QUEUED.value,
@@ -167,6 +158,7 @@ class TaskStore:
                     result_extra_json="{}",
                     request_id=new.request_id,
                     meta_json=json.dumps(new.meta),
+                    plan_json=new.plan,
                 )
                 s.add(row)
                 try:
@@ -176,13 +168,14 @@ class TaskStore:
                     s.rollback()
                     continue
                 return TaskRecord.from_row(row), True
-        raise Conflict("Idempotency-Key: is being used by concurrent requests; retry", field="Idempotency-Key")
+        raise IdempotencyConflict("Idempotency-Key: is being used by concurrent requests; retry",
+                                  field="Idempotency-Key")
 
     def _lock_owner(self, s: Session, owner: str, max_active: int | None, force: bool = False) -> bool:
         """Serialize one owner's creates where the quota count and the insert must see the same state.
         SQLite: always (BEGIN IMMEDIATE must open the transaction, and SQLite serializes writes anyway).
         PostgreSQL: only when asked (`force`), near the limit. Returns whether the owner is now locked."""
-        if not is_postgres(self.engine):
+        if not is_postgres(self.db):
             s.connection(execution_options={"write_lock": True})
             return True
         if force and max_active is not None:
@@ -244,29 +237,25 @@ class TaskStore:
 
     # ---------------------------------------------------------------------------------- status changes
 
-    def transition(
-        self,
-        task_id: str,
-        target: TaskStatus,
-        *,
-        owned_by: str | None = None,
-        only_from: Iterable[TaskStatus] | None = None,
-        **values: Any,
-    ) -> bool:
-        """Move a task to `target` if the rules allow it from its current status; returns whether it moved.
+    def transition(self, task_id: str, target: TaskStatus, *, owned_by: str | None = None,
+                   only_from: Iterable[TaskStatus] | None = None, _values: Mapping[str, Any] | None = None) -> bool:
+        """Move a task to `target` if the rules (shotline.status) allow it from its current status; returns
+        whether it moved.
 
-        The only way a status changes. `owned_by` moves only that worker's claim; `only_from` narrows the
-        allowed sources further (a claim takes only QUEUED tasks)."""
+        The only way a status changes; the typed methods below (claim, succeed, fail, cancel, requeue,
+        release) call it with what their change writes. `owned_by` moves only that worker's claim;
+        `only_from` narrows the allowed sources further (a claim takes only QUEUED tasks). The webhook
+        outbox row is written in the same transaction (db/webhooks.py)."""
         sources = allowed_sources(target)
         if only_from is not None:
-            sources = [s for s in sources if TaskStatus(s) in set(only_from)]
+            sources = sources & frozenset(only_from)
         if not sources:
             return False
-        values["status"] = target.value
+        values: dict[str, Any] = {**(_values or {}), "status": target.value}
         if target.is_terminal:
             values.setdefault("finished_at_ms", now_ms())
             values.setdefault("lease_expires_ms", None)
-        stmt = update(Task).where(Task.id == task_id, Task.status.in_(sources))
+        stmt = update(Task).where(Task.id == task_id, Task.status.in_(sorted(s.value for s in sources)))
         if owned_by is not None:
             stmt = stmt.where(Task.worker_id == owned_by)
         with self.session() as s:
@@ -295,18 +284,47 @@ class TaskStore:
         return None
 
     def claim(self, task_id: str, worker_id: str, lease_s: float) -> TaskRecord | None:
-        """Claim one queued task; None if it is no longer queued (someone else has it, or it ended)."""
+        """Start one queued task under `worker_id` (QUEUED → PROCESSING, counting the attempt); None if it is
+        no longer queued (someone else has it, or it ended)."""
         now = now_ms()
-        moved = self.transition(
-            task_id,
-            TaskStatus.PROCESSING,
-            only_from=[TaskStatus.QUEUED],
-            worker_id=worker_id,
-            lease_expires_ms=now + int(lease_s * 1000),
-            started_at_ms=func.coalesce(Task.started_at_ms, now),
-            attempts=Task.attempts + 1,
-        )
+        moved = self.transition(task_id, TaskStatus.PROCESSING, only_from=[TaskStatus.QUEUED], _values={
+            "worker_id": worker_id,
+            "lease_expires_ms": now + int(lease_s * 1000),
+            "started_at_ms": func.coalesce(Task.started_at_ms, now),
+            "attempts": Task.attempts + 1,
+        })
         return self.get(task_id) if moved else None
+
+    def succeed(self, task_id: str, *, owned_by: str | None, result_key: str | None = None, labels: Mapping[str, str] | None = None,
+                generate_s: float | None = None, encode_s: float | None = None) -> bool:
+        """The video is stored at `result_key`: SUCCEED, progress 100, with the labels the result carries in
+        `extra` and the seconds spent in the model and in encoding (for /metrics)."""
+        return self.transition(task_id, TaskStatus.SUCCEED, owned_by=owned_by, _values={
+            "result_key": result_key, "progress": 100, "result_extra_json": json.dumps(dict(labels or {})),
+            "generate_s": generate_s, "encode_s": encode_s,
+        })
+
+    def fail(self, task_id: str, reason: str, *, owned_by: str | None = None) -> bool:
+        """End the task FAILED with `reason`, a sentence the user can act on."""
+        return self.transition(task_id, TaskStatus.FAILED, owned_by=owned_by, _values={"reason": reason})
+
+    def cancel(self, task_id: str, *, owned_by: str | None = None, only_queued: bool = False) -> bool:
+        """End the task CANCELED (`only_queued`: only if it has not started)."""
+        return self.transition(task_id, TaskStatus.CANCELED, owned_by=owned_by,
+                               only_from=[TaskStatus.QUEUED] if only_queued else None)
+
+    def requeue(self, task_id: str, owned_by: str | None, *, count_attempt: bool = True) -> bool:
+        """Put a running task back in the queue (its worker is gone, or handed it back). Without
+        `count_attempt`, the attempt its claim counted is given back."""
+        # dispatched_at_ms=None: a brokered queue must send the task again.
+        values: dict[str, Any] = {"worker_id": None, "lease_expires_ms": None, "dispatched_at_ms": None}
+        if not count_attempt:
+            values["attempts"] = Task.attempts - 1
+        return self.transition(task_id, TaskStatus.QUEUED, owned_by=owned_by, _values=values)
+
+    def release(self, task_id: str, worker_id: str) -> bool:
+        """Give a claimed task back to the queue without counting the attempt (graceful shutdown)."""
+        return self.requeue(task_id, worker_id, count_attempt=False)
 
     def set_progress(self, task_id: str, worker_id: str, percent: int) -> None:
         """Raise the task's progress; it never goes down, even when a requeued task starts over."""
@@ -324,6 +342,7 @@ class TaskStore:
             return bool(s.scalar(select(Task.cancel_requested).where(Task.id == task_id)))
 
     def renew_lease(self, worker_id: str, lease_s: float) -> None:
+        """Extend the lease on every task `worker_id` runs (its heartbeat)."""
         with self.session() as s:
             s.execute(
                 update(Task)
@@ -331,17 +350,6 @@ class TaskStore:
                 .values(lease_expires_ms=now_ms() + int(lease_s * 1000))
             )
             s.commit()
-
-    def release(self, task_id: str, worker_id: str) -> bool:
-        """Give a claimed task back to the queue without counting the attempt (graceful shutdown)."""
-        return self._requeue(task_id, worker_id, count_attempt=False)
-
-    def _requeue(self, task_id: str, worker_id: str | None, *, count_attempt: bool) -> bool:
-        # dispatched_at_ms=None: a brokered queue must send the task again.
-        values: dict[str, Any] = {"worker_id": None, "lease_expires_ms": None, "dispatched_at_ms": None}
-        if not count_attempt:
-            values["attempts"] = Task.attempts - 1
-        return self.transition(task_id, TaskStatus.QUEUED, owned_by=worker_id, **values)
 
     # ----------------------------------------------------------------------------------- cancel, list
 
@@ -352,7 +360,7 @@ class TaskStore:
         task = self.get(task_id, owner=owner)
         if task is None or task.status.is_terminal:
             return task, False
-        if not self.transition(task_id, TaskStatus.CANCELED, only_from=[TaskStatus.QUEUED]):
+        if not self.cancel(task_id, only_queued=True):
             # It was claimed meanwhile (or is running): ask its worker to stop.
             with self.session() as s:
                 s.execute(
@@ -395,98 +403,6 @@ class TaskStore:
             s.commit()
         return task if gone.rowcount == 1 else None
 
-    # --------------------------------------------------------------------------------------- dispatch
-
-    def mark_dispatched(self, task_ids: Iterable[str]) -> None:
-        ids = list(task_ids)
-        if not ids:
-            return
-        with self.session() as s:
-            s.execute(update(Task).where(Task.id.in_(ids)).values(dispatched_at_ms=now_ms()))
-            s.commit()
-
-    def needing_dispatch(self, older_than_s: float, *, resend: bool, limit: int = 500) -> list[str]:
-        """QUEUED tasks whose message was never sent (and is not just being sent), or, with `resend`, was
-        sent more than `older_than_s` ago (it may have been lost with a broker restart)."""
-        cutoff = now_ms() - int(older_than_s * 1000)
-        never_sent = Task.dispatched_at_ms.is_(None) & (Task.created_at_ms < cutoff)
-        cond = (never_sent | (Task.dispatched_at_ms < cutoff)) if resend else never_sent
-        with self.session() as s:
-            return list(s.scalars(
-                select(Task.id).where(Task.status == TaskStatus.QUEUED.value, cond)
-                .order_by(Task.queued_at_us).limit(limit)
-            ).all())
-
-    # ------------------------------------------------------------------------------------------ recovery
-
-    def recover_orphans(self, is_gone: Callable[[str], bool], max_attempts: int) -> list[tuple[str, TaskStatus]]:
-        """Requeue (or fail, after `max_attempts`) every PROCESSING task whose worker is gone: its lease
-        expired, or `is_gone(worker_id)` says the process no longer exists."""
-        now = now_ms()
-        with self.session() as s:
-            rows = s.execute(
-                select(Task.id, Task.worker_id, Task.lease_expires_ms, Task.attempts, Task.cancel_requested).where(
-                    Task.status == TaskStatus.PROCESSING.value
-                )
-            ).all()
-        outcome: list[tuple[str, TaskStatus]] = []
-        for task_id, worker_id, lease, attempts, cancel in rows:
-            expired = lease is None or lease < now
-            if not expired and not (worker_id and is_gone(worker_id)):
-                continue
-            if cancel:
-                if self.transition(task_id, TaskStatus.CANCELED, owned_by=worker_id):
-                    outcome.append((task_id, TaskStatus.CANCELED))
-            elif attempts >= max_attempts:
-                reason = (
-                    f"the worker stopped {attempts} times while generating this video (crash, restart or "
-                    "out of memory), so it was given up; try a shorter duration, or contact the operator"
-                )
-                if self.transition(task_id, TaskStatus.FAILED, owned_by=worker_id, reason=reason):
-                    outcome.append((task_id, TaskStatus.FAILED))
-            elif self._requeue(task_id, worker_id, count_attempt=True):
-                outcome.append((task_id, TaskStatus.QUEUED))
-        return outcome
-
-    # ------------------------------------------------------------------------------------------ workers
-
-    def register_worker(self, worker_id: str, hostname: str, pid: int, engine: str) -> None:
-        now = now_ms()
-        with self.session() as s:
-            s.merge(
-                Worker(
-                    id=worker_id, hostname=hostname, pid=pid, engine=engine, state="loading", detail="",
-                    started_at_ms=now, heartbeat_ms=now,
-                )
-            )
-            s.commit()
-
-    def worker_heartbeat(self, worker_id: str, state: str | None = None, detail: str | None = None,
-                         **measures: int) -> None:
-        """Mark the worker alive; `measures` are Worker columns it reports (GPU memory)."""
-        values: dict[str, Any] = {"heartbeat_ms": now_ms(), **measures}
-        if state is not None:
-            values["state"] = state
-        if detail is not None:
-            values["detail"] = detail
-        with self.session() as s:
-            s.execute(update(Worker).where(Worker.id == worker_id).values(**values))
-            s.commit()
-
-    def live_workers(self, max_age_s: float) -> list[Worker]:
-        with self.session() as s:
-            return list(
-                s.scalars(select(Worker).where(Worker.heartbeat_ms >= now_ms() - int(max_age_s * 1000))).all()
-            )
-
-    def prune_workers(self, ids: Iterable[str]) -> None:
-        ids = list(ids)
-        if not ids:
-            return
-        with self.session() as s:
-            s.execute(update(Worker).where(Worker.id.in_(ids)).values(state="stopped"))
-            s.commit()
-
 
 def _now_us() -> int:
     return time.time_ns() // 1000
@@ -507,4 +423,4 @@ def _status_query():
 _STATUS_QUERY = _status_query()
 # Every create counts the owner's live tasks: built once, like the status query.
 _ACTIVE_COUNT = select(func.count()).select_from(Task).where(
-    Task.owner == bindparam("owner"), Task.status.in_([TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value]))
+    Task.owner == bindparam("owner"), Task.status.in_(sorted(s.value for s in LIVE)))

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from shotline.api.deps import ServiceDep
-from shotline.errors import InvalidRequest, ShotlineError
+from shotline.api.openapi import errors
+from shotline.errors import InvalidRequest, RangeNotSatisfiable
 
 router = APIRouter(tags=["files"])
 
 _RANGE = re.compile(r"^bytes=\s*(\d*-\d*)(\s*,\s*\d*-\d*)*\s*$")
-
-
-class RangeNotSatisfiable(ShotlineError):
-    status_code = 416
-    reason = "INVALID_REQUEST_BODY"
 
 
 def check_range(header: str | None, size: int) -> None:
@@ -40,14 +37,18 @@ def check_range(header: str | None, size: int) -> None:
                                   headers={"Content-Range": f"bytes */{size}"})
 
 
+def video_response(request: Request, where: Path | str, name: str) -> Response:
+    """A finished mp4: a local file (ranges served), or a redirect to the object store that holds it."""
+    if isinstance(where, str):  # object storage: the bytes (and ranges) come from there
+        return RedirectResponse(where, status_code=307, headers={"Cache-Control": "no-store"})
+    check_range(request.headers.get("range"), where.stat().st_size)
+    return FileResponse(where, media_type="video/mp4", filename=f"{name}.mp4", content_disposition_type="inline",
+                        headers={"Cache-Control": "private, max-age=300"})
+
+
 @router.get("/v3/files/{task_id}/video.mp4", summary="Download a finished video (signed URL from the task result)",
-            response_class=FileResponse, responses={200: {"content": {"video/mp4": {}}}})
+            response_class=FileResponse, responses={200: {"content": {"video/mp4": {}}}, **errors(403, 416)})
 @router.head("/v3/files/{task_id}/video.mp4", include_in_schema=False)
 def video_file(request: Request, task_id: str, service: ServiceDep, expires: str | None = None,
                signature: str | None = None) -> Response:
-    path = service.signed_file(task_id, expires, signature)
-    if isinstance(path, str):  # object storage: the bytes come from there, ranges included
-        return RedirectResponse(path, status_code=307, headers={"Cache-Control": "no-store"})
-    check_range(request.headers.get("range"), path.stat().st_size)
-    return FileResponse(path, media_type="video/mp4", filename=f"{task_id}.mp4", content_disposition_type="inline",
-                        headers={"Cache-Control": "private, max-age=300"})
+    return video_response(request, service.signed_file(task_id, expires, signature), task_id)
