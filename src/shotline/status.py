@@ -53,7 +53,7 @@ class TaskStatus(str, enum.Enum):
         # keeping a copy of its own.
         schema = handler(core_schema)
         schema = handler.resolve_ref_schema(schema)
-        schema["x-terminal"] = [s.value for s in TERMINAL]
+        schema["x-terminal"] = [s.value for s in TaskStatus if s.is_terminal]
         return schema
 
 
