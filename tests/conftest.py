@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from shotline.config import Settings
 from tests.helpers.backends import BACKENDS, backend_overrides
+from tests.helpers.idle import start_idle_server
 from tests.helpers.server import KEY_A, KEY_B, LiveServer
 from tests.helpers.services import ScaleServices, require_postgres, require_redis
 
@@ -58,5 +59,12 @@ def backend_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     Redis and S3."""
     overrides = backend_overrides(request, request.param)
     server = LiveServer(tmp_path_factory.mktemp(f"live-{request.param}") / "data", overrides).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = start_idle_server(tmp_path_factory.mktemp("idle") / "data")
     yield server
     server.stop()

@@ -17,8 +17,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from shotline.retention import collect_garbage
-from tests.api.test_isolation import NOBODY, VIDEO, create, finish
-from tests.helpers.api import assert_error
+from tests.helpers.api import NOBODY, VIDEO, assert_error, create, finish
 from tests.helpers.server import AUTH_A, RESULT, LiveServer, wait_terminal
 
 TASKS = "/v3/async/tasks"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import time
 from collections import Counter
@@ -16,33 +15,18 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers.server import AUTH_A, CREATE, LiveServer, wait_terminal
+from tests.helpers.server import (
+    AUTH_A,
+    CREATE,
+    QUICK,
+    LiveServer,
+    settled_ended_counts,
+    store_of,
+    wait_terminal,
+)
 
 TASKS = "/v3/async/tasks"
-QUICK = {"prompt": "a quick clip", "duration": 3, "aspect_ratio": "1:1"}
 SLOW_BODY = {"prompt": "a long take", "duration": 15, "sound": True}
-
-
-def store_of(server: LiveServer):
-    from shotline.db import TaskStore, make_db
-
-    url = server.env.get("SHOTLINE_DATABASE_URL") or f"sqlite:///{server.data_dir / 'shotline.db'}"
-    return TaskStore(make_db(url))
-
-
-def ended_counts(logs: str) -> Counter:
-    return Counter(re.findall(r"task ([0-9a-f-]{36}) ended TASK_STATUS_SUCCEED", logs))
-
-
-def settled_ended_counts(server: LiveServer, ids: list[str], timeout: float = 15) -> Counter:
-    """The workers' "ended" log lines once each succeeded task has one: a worker writes the status first and
-    logs right after, so a test that saw SUCCEED through the API can read the log a moment too early."""
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = ended_counts(server.worker_logs())
-        if all(counts[i] for i in ids) or time.monotonic() > deadline:
-            return counts
-        time.sleep(0.1)
 
 
 def wait_row(server: LiveServer, task_id: str, pred, timeout: float = 60):

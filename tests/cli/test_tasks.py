@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from shotline.client import Shotline
-from tests.client.servers import cancel_everything, idle_server  # noqa: F401 (fixture)
+from tests.helpers.idle import cancel_everything
 from tests.helpers.server import KEY_A, LiveServer
 from tests.helpers.services import free_port
 

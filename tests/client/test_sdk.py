@@ -22,7 +22,7 @@ from shotline.client import (
     TaskStatus,
     Unauthorized,
 )
-from tests.client.servers import LossyProxy
+from tests.helpers.idle import LossyProxy
 from tests.helpers.server import KEY_A, KEY_B, LiveServer
 from tests.helpers.services import free_port
 

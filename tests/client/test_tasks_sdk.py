@@ -20,7 +20,7 @@ from shotline.client import (
     VideoNotReady,
 )
 from shotline.client._core import Call, PollSchedule, RetryPolicy
-from tests.client.servers import cancel_everything, idle_server  # noqa: F401 (fixture)
+from tests.helpers.idle import cancel_everything
 from tests.helpers.server import KEY_A, LiveServer
 
 

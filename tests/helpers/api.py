@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
 from shotline.protocol.openai import OPENAI_PREFIX
+from tests.helpers.server import AUTH_A, CREATE
 
 OK = {"prompt": "a red fox runs through fresh snow"}  # the smallest valid create body
 
@@ -41,3 +45,24 @@ def assert_error(response, status: int, reason: str, field: str | None) -> dict:
         assert body["metadata"]["field"] == field, body
         assert body["message"].startswith(field), body["message"]
     return body
+
+
+NOBODY = "00000000-0000-4000-8000-000000000000"
+VIDEO = b"\x00\x00\x00\x18ftypisom" + b"shotline-test-video" * 100
+
+
+def create(client: TestClient, headers: dict = AUTH_A) -> str:
+    r = client.post(CREATE, json=OK, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()["task_id"]
+
+
+def finish(client: TestClient, task_id: str, content: bytes = VIDEO) -> None:
+    """Make a queued task SUCCEED with a real stored file, the way a worker does (claim, save, transition)."""
+    service = client.app.state.service
+    claimed = service.tasks.claim(task_id, "test-worker", 60)
+    assert claimed is not None
+    src = Path(tempfile.mkdtemp()) / "video.mp4"
+    src.write_bytes(content)
+    key = service.storage.save(task_id, src)
+    assert service.tasks.succeed(task_id, owned_by="test-worker", result_key=key)

@@ -5,10 +5,12 @@ shotline.status, never a copy)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -22,6 +24,7 @@ AUTH_B = {"Authorization": f"Bearer {KEY_B}"}
 CREATE = "/v3/async/kling-v3.0-pro-t2v"
 RESULT = "/v3/async/task-result"
 TERMINAL = {s.value for s in TERMINAL_STATUSES}
+QUICK = {"prompt": "a quick clip", "duration": 3, "aspect_ratio": "1:1"}  # the shortest real generation
 
 
 class LiveServer:
@@ -136,3 +139,25 @@ def wait_terminal(http: httpx.Client, task_id: str, timeout: float = 120) -> dic
             return body
         time.sleep(0.1)
     raise AssertionError(f"task {task_id} not terminal after {timeout} s: {body}")
+
+
+def store_of(server: LiveServer):
+    from shotline.db import TaskStore, make_db
+
+    url = server.env.get("SHOTLINE_DATABASE_URL") or f"sqlite:///{server.data_dir / 'shotline.db'}"
+    return TaskStore(make_db(url))
+
+
+def ended_counts(logs: str) -> Counter:
+    return Counter(re.findall(r"task ([0-9a-f-]{36}) ended TASK_STATUS_SUCCEED", logs))
+
+
+def settled_ended_counts(server: LiveServer, ids: list[str], timeout: float = 15) -> Counter:
+    """The workers' "ended" log lines once each succeeded task has one: a worker writes the status first and
+    logs right after, so a test that saw SUCCEED through the API can read the log a moment too early."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = ended_counts(server.worker_logs())
+        if all(counts[i] for i in ids) or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.1)

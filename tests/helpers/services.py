@@ -70,9 +70,15 @@ def drop_database(url: str) -> None:
 
 
 class MotoServer:
+    """moto's S3 server mode on loopback (a real HTTP server), the one launcher every test uses. `start()`
+    again after `stop()` brings it back on the same port (empty: moto keeps nothing)."""
+
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.start()
+
+    def start(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(self.port)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
@@ -84,15 +90,43 @@ class MotoServer:
                 time.sleep(0.1)
         raise RuntimeError("moto server did not start")
 
-    def new_bucket(self) -> str:
+    def new_bucket(self, name: str | None = None) -> str:
         import boto3
 
-        name = f"shotline-{uuid.uuid4().hex[:12]}"
+        name = name or f"shotline-{uuid.uuid4().hex[:12]}"
         boto3.client("s3", endpoint_url=self.url).create_bucket(Bucket=name)
         return name
 
     def stop(self) -> None:
         self.proc.terminate()
+        self.proc.wait(10)
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, on a free port: one a test may kill without touching the shared one."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis.from_url(self.url).ping()
+                return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("private redis-server did not start")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
         self.proc.wait(10)
 
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.helpers.server import KEY_A, KEY_B, LiveServer
 
@@ -29,13 +26,6 @@ def cancel_everything(server: LiveServer) -> None:
         with Shotline(server.base_url, key) as client:
             for task in client.videos.list(status="TASK_STATUS_QUEUED", limit=100):
                 client.videos.cancel(task.task.task_id)
-
-
-@pytest.fixture(scope="module")
-def idle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_idle_server(tmp_path_factory.mktemp("idle") / "data")
-    yield server
-    server.stop()
 
 
 class LossyProxy:
