@@ -90,7 +90,9 @@ class LiveServer:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"server not ready in 90 s:\n{self.log.read_text()[-3000:]}")
+        log = self.log.read_text()[-3000:]
+        self.stop()  # a server that never became ready must not outlive the test that started it
+        raise RuntimeError(f"server not ready in 90 s:\n{log}")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the server process only (its worker child must notice on its own)."""
