@@ -81,9 +81,9 @@ class Progress:
 
     CANCEL_CHECK_S = 0.5
 
-    def __init__(self, store: TaskStore, task: TaskRecord, worker_id: str, plan: GenerationPlan,
+    def __init__(self, tasks: TaskStore, task: TaskRecord, worker_id: str, plan: GenerationPlan,
                  should_stop: Callable[[], bool]) -> None:
-        self.store, self.task, self.worker_id = store, task, worker_id
+        self.tasks, self.task, self.worker_id = tasks, task, worker_id
         self.total = len(plan.shots) * (plan.steps + 1)
         self.steps = plan.steps
         self.should_stop = should_stop
@@ -94,7 +94,7 @@ class Progress:
         percent = min(99, int(99 * units / self.total))
         if percent > self.percent:
             self.percent = percent
-            self.store.set_progress(self.task.id, self.worker_id, percent)
+            self.tasks.set_progress(self.task.id, self.worker_id, percent)
 
     def check_stop(self) -> None:
         if self.should_stop():
@@ -102,7 +102,7 @@ class Progress:
         now = time.monotonic()
         if now - self._last_cancel_check >= self.CANCEL_CHECK_S:
             self._last_cancel_check = now
-            if self.store.cancel_requested(self.task.id):
+            if self.tasks.cancel_requested(self.task.id):
                 raise GenerationStopped("canceled")
 
     def for_shot(self, shot: ShotPlan) -> Callable[[int], None]:
