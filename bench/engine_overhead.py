@@ -31,7 +31,7 @@ def run(n: int | None = None) -> list[dict]:
     from shotline.engines.base import plan_generation
     from shotline.engines.ltx2 import LTX2Engine
     from shotline.engines.tiny import save_tiny
-    from shotline.schemas import CreateTaskRequest
+    from shotline.protocol.kling import CreateTaskRequest
 
     with tempfile.TemporaryDirectory() as tmp:
         weights = save_tiny("ltx2", Path(tmp) / "ltx2")

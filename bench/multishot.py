@@ -45,8 +45,8 @@ def run(n: int | None = None) -> list[dict]:
     from shotline.engines.base import plan_generation
     from shotline.engines.ltx2 import LTX2Engine
     from shotline.engines.tiny import save_tiny
+    from shotline.protocol.kling import CreateTaskRequest
     from shotline.runner import render
-    from shotline.schemas import CreateTaskRequest
     from shotline.storage import from_settings
 
     with tempfile.TemporaryDirectory() as tmp:

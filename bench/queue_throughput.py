@@ -14,93 +14,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-KEY = "bench-key"
+from bench.common import ROOT, figure, quick
+from bench.servers import KEY, NOOP, Shotline
+
 CREATE = "/v3/async/kling-v3.0-pro-t2v"
 BODY = {"prompt": "bench", "duration": 3, "aspect_ratio": "1:1"}
-NOOP = "bench.noop_engine:NoopEngine"
-QUICK = os.environ.get("SHOTLINE_BENCH_QUICK") == "1"
-ROOT = Path(__file__).resolve().parents[1]
+# The two backends, as bench/servers.py names them: the embedded default and the Celery scale-out.
+BACKENDS = {"inprocess": "sqlite", "celery": "postgresql"}
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Deployment:
-    """A `shotline serve` (+ `shotline worker` processes for Celery) in a temp data dir."""
-
-    def __init__(self, backend: str, engine: str, workers: int = 1) -> None:
-        self.backend, self.tmp = backend, tempfile.mkdtemp(prefix="shotline-bench-")
-        self.port = _port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "SHOTLINE_DATA_DIR": self.tmp, "SHOTLINE_API_KEYS": KEY, "SHOTLINE_ENGINE": engine,
-                    "SHOTLINE_PORT": str(self.port), "SHOTLINE_LOG_LEVEL": "WARNING", "SHOTLINE_POLL_S": "0.05",
-                    "SHOTLINE_MAX_QUEUED_PER_KEY": "100000", "PYTHONPATH": str(ROOT)}
-        self.db_name = None
-        if backend == "celery":
-            import psycopg
-
-            self.db_name = f"shotline_bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.db_name}"')
-            self.env.update(SHOTLINE_QUEUE="celery", SHOTLINE_CELERY_QUEUE=f"bench-{uuid.uuid4().hex[:8]}",
-                            SHOTLINE_DATABASE_URL=f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.db_name}")
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.workers = workers
-
-    def __enter__(self) -> Deployment:
-        quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT}
-        self.procs.append(subprocess.Popen([sys.executable, "-m", "shotline", "serve"], env=self.env, **quiet))
-        if self.backend == "celery":
-            for _ in range(self.workers):
-                self.procs.append(subprocess.Popen([sys.executable, "-m", "shotline", "worker"], env=self.env, **quiet))
-        deadline = time.monotonic() + 120
-        # With no worker (latency runs on Celery) nothing can be "ready": wait for the API only.
-        path = "/healthz" if self.backend == "celery" and not self.workers else "/readyz"
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + path, timeout=2).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.backend} deployment not ready")
-
-    def __exit__(self, *_exc: object) -> None:
-        for p in self.procs:
-            p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if self.db_name:
-            import psycopg
-
-            with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
-
-    def store(self):
-        from shotline.store import TaskStore, make_engine
-
-        url = self.env.get("SHOTLINE_DATABASE_URL") or f"sqlite:///{self.tmp}/shotline.db"
-        return TaskStore(make_engine(url))
+def deployment(backend: str, engine: str, workers: int = 1) -> Shotline:
+    """A `shotline serve` (+ `shotline worker` processes for Celery) in a temp data dir (bench/servers.py)."""
+    return Shotline(BACKENDS[backend], workers=workers, engine=engine)
 
 
 async def _post_all(url: str, n: int, rate: float | None) -> list[float]:
@@ -140,7 +74,7 @@ async def _post_all(url: str, n: int, rate: float | None) -> list[float]:
 def _wait_done(store: Any, n: int, timeout: float = 600) -> None:
     from sqlalchemy import func, select
 
-    from shotline.store.models import Task
+    from shotline.db.models import Task
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -155,7 +89,7 @@ def _wait_done(store: Any, n: int, timeout: float = 600) -> None:
 def _runs(store: Any) -> list[tuple[int, int]]:
     from sqlalchemy import select
 
-    from shotline.store.models import Task
+    from shotline.db.models import Task
 
     with store.session() as s:
         return [(a, b) for a, b in s.execute(select(Task.started_at_ms, Task.finished_at_ms)).all()]
@@ -166,15 +100,15 @@ def direct_tasks_per_second(n: int) -> float:
     sys.path.insert(0, str(ROOT))
     from bench.noop_engine import NoopEngine
     from shotline.config import Settings
-    from shotline.schemas import CreateTaskRequest
-    from shotline.store import NewTask
+    from shotline.db import NewTask
+    from shotline.protocol.kling import CreateTaskRequest
     from shotline.worker import Worker
 
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="shotline-bench-direct-")), _env_file=None)
     worker = Worker(settings, engine=NoopEngine())
     request = CreateTaskRequest.model_validate(BODY).normalized()
     for _ in range(n):
-        worker.store.create(NewTask(owner="k", request=request, engine="noop", seed=1, request_hash="h"))
+        worker.tasks.create(NewTask(owner="k", request=request, engine="noop", seed=1, request_hash="h"))
     t0 = time.perf_counter()
     while worker.run_one() is not None:
         pass
@@ -182,7 +116,7 @@ def direct_tasks_per_second(n: int) -> float:
 
 
 def throughput(backend: str, n: int) -> dict[str, Any]:
-    with Deployment(backend, NOOP) as dep:
+    with deployment(backend, NOOP) as dep:
         t0 = time.perf_counter()
         asyncio.run(_post_all(dep.url, n, rate=None))
         _wait_done(dep.store(), n)
@@ -190,7 +124,7 @@ def throughput(backend: str, n: int) -> dict[str, Any]:
 
 
 def busy_ratio(backend: str, n: int = 20) -> float:
-    with Deployment(backend, "tiny") as dep:
+    with deployment(backend, "tiny") as dep:
         asyncio.run(_post_all(dep.url, n, rate=None))
         _wait_done(dep.store(), n)
         runs = _runs(dep.store())
@@ -200,30 +134,26 @@ def busy_ratio(backend: str, n: int = 20) -> float:
 
 
 def submit_latency(backend: str, rate: float, seconds: float) -> dict[str, float]:
-    with Deployment(backend, NOOP, workers=0 if backend == "celery" else 1) as dep:
+    with deployment(backend, NOOP, workers=0 if backend == "celery" else 1) as dep:
         latencies = asyncio.run(_post_all(dep.url, int(rate * seconds), rate=rate))
     latencies.sort()
     return {"p50": statistics.median(latencies), "p99": latencies[int(len(latencies) * 0.99) - 1]}
 
 
 def run() -> list[dict[str, Any]]:
-    n = 20 if QUICK else 100
-    machine = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    n = 20 if quick() else 100
     lines: list[dict[str, Any]] = []
     baseline = direct_tasks_per_second(n)
-    for backend in ("inprocess", "celery"):
+    for backend in BACKENDS:
         tps = throughput(backend, n)["tasks_per_s"]
-        lines.append({"name": f"queue_throughput_{backend}", "value": round(tps, 2), "unit": "tasks/s",
-                      "baseline": "worker loop on the store, no API or queue", "baseline_value": round(baseline, 2),
-                      "ratio": round(tps / baseline, 3), "target": None, "met": None, "machine": machine})
-        ratio = busy_ratio(backend, 8 if QUICK else 20)
-        lines.append({"name": f"worker_busy_ratio_{backend}", "value": round(ratio, 4), "unit": "busy s / wall s",
-                      "baseline": "always busy", "baseline_value": 1.0, "ratio": round(ratio, 4),
-                      "target": ">= 0.97", "met": ratio >= 0.97, "machine": machine})
-        lat = submit_latency(backend, rate=200, seconds=1 if QUICK else 5)
-        lines.append({"name": f"submit_p99_at_200rps_{backend}", "value": round(lat["p99"], 2), "unit": "ms",
-                      "baseline": "target", "baseline_value": 25.0, "ratio": round(lat["p99"] / 25.0, 3),
-                      "p50": round(lat["p50"], 2), "target": "< 25 ms", "met": lat["p99"] < 25, "machine": machine})
+        lines.append(figure(f"queue_throughput_{backend}", tps, "tasks/s", target=None, baseline_value=baseline,
+                            baseline="worker loop on the store, no API or queue"))
+        ratio = busy_ratio(backend, 8 if quick() else 20)
+        lines.append(figure(f"worker_busy_ratio_{backend}", ratio, "busy s / wall s", baseline="always busy",
+                            baseline_value=1.0, target=">= 0.97"))
+        lat = submit_latency(backend, rate=200, seconds=1 if quick() else 5)
+        lines.append(figure(f"submit_p99_at_200rps_{backend}", lat["p99"], "ms", baseline="target",
+                            baseline_value=25.0, target="< 25 ms", p50=round(lat["p50"], 2)))
     return lines
 
 

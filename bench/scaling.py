@@ -50,7 +50,7 @@ async def submit(url: str, n: int) -> None:
 def wait_done(store: Any, n: int, timeout_s: float = 600) -> list[tuple[int, int]]:
     from sqlalchemy import select
 
-    from shotline.store.models import Task
+    from shotline.db.models import Task
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -72,7 +72,7 @@ def one(workers: int) -> dict[str, Any]:
         asyncio.run(submit(deployment.url, n))
         store = deployment.store()
         runs = wait_done(store, n)
-        store.engine.dispose()
+        store.db.dispose()
         cpu = sum((cpu_seconds(pid) or 0.0) - cpu_before[pid] for pid in pids)
     window_s = (max(b for _, b in runs) - min(a for a, _ in runs)) / 1000
     return {"tasks": n, "tasks_per_s": n / window_s, "cpu_s_per_task": cpu / n}

@@ -2,7 +2,7 @@
 
 - `Shotline`: `python -m shotline serve` (and, on the Celery backend, `shotline worker` processes), in a temp
   data dir; on PostgreSQL in a private database, on Redis under a private queue name, both removed afterwards
-  (as tests/services.py does: the services are shared, so nothing else is touched, never a FLUSH);
+  (as tests/helpers/services.py does: the services are shared, so nothing else is touched, never a FLUSH);
 - `Bare`: a bare FastAPI app (bench/bare_app.py) answering the same JSON, started by uvicorn the same way.
 """
 
@@ -122,11 +122,13 @@ class Shotline(_Processes):
     def _workers_ready(self) -> bool:
         if not self.workers:
             return True
-        store = self.store()
+        from shotline.db import WorkerRegistry, make_db
+
+        db = make_db(self.database_url)
         try:
-            ready = [w for w in store.live_workers(max_age_s=30) if w.state == "ready"]
+            ready = [w for w in WorkerRegistry(db).live(max_age_s=30) if w.state == "ready"]
         finally:
-            store.engine.dispose()
+            db.dispose()
         return len(ready) >= self.workers
 
     def __exit__(self, *_exc: object) -> None:
@@ -145,9 +147,9 @@ class Shotline(_Processes):
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 
     def store(self):
-        from shotline.store import TaskStore, make_engine
+        from shotline.db import TaskStore, make_db
 
-        return TaskStore(make_engine(self.database_url))
+        return TaskStore(make_db(self.database_url))
 
 
 class Bare(_Processes):

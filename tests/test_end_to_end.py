@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import CREATE, LiveServer, wait_terminal
+from tests.helpers.server import CREATE, LiveServer, wait_terminal
 
 CASES = {
     "16x9-sound": {"prompt": "a red fox runs through snow", "duration": 3, "aspect_ratio": "16:9", "sound": True},
@@ -105,7 +105,7 @@ def test_multi_shot_segments_are_exactly_the_shots(results) -> None:
     from shotline.config import Settings
     from shotline.engines.base import plan_generation
     from shotline.engines.tiny import TinyEngine
-    from shotline.schemas import CreateTaskRequest
+    from shotline.protocol.kling import CreateTaskRequest
 
     body, path = results["3-shots"]
     frames, _ = decode(path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import random
 import signal
-import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,37 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CREATE, LiveServer
-from tests.services import free_port
-from tests.test_scale import QUICK, settled_ended_counts, store_of
+from tests.helpers.server import CREATE, QUICK, LiveServer, settled_ended_counts, store_of
+from tests.helpers.services import PrivateRedis
 
 ROUNDS = 20
-
-
-class PrivateRedis:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import redis
-
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis.from_url(self.url).ping()
-                return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError("private redis-server did not start")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
 
 
 @pytest.fixture
@@ -130,7 +102,7 @@ def test_fault_rounds(cluster, tmp_path: Path) -> None:
 def wait_all_terminal(api: LiveServer, timeout: float) -> None:
     from sqlalchemy import select
 
-    from shotline.store.models import Task
+    from shotline.db.models import Task
 
     store = store_of(api)
     deadline = time.monotonic() + timeout
@@ -146,7 +118,7 @@ def wait_all_terminal(api: LiveServer, timeout: float) -> None:
 def check_no_loss_no_double_run(api: LiveServer) -> dict:
     from sqlalchemy import select
 
-    from shotline.store.models import Task
+    from shotline.db.models import Task
 
     with store_of(api).session() as s:
         rows = s.execute(select(Task.id, Task.status, Task.reason, Task.attempts)).all()

@@ -11,9 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from shotline.db import KeyStore, make_db
 from shotline.logs import ContextIds, make_formatter, reset_request_id, set_request_id, task_context
-from shotline.store import KeyStore, make_engine
-from tests.conftest import BACKENDS, CREATE, KEY_A, KEY_B, LiveServer, backend_overrides, wait_terminal
+from tests.helpers.backends import BACKENDS, backend_overrides
+from tests.helpers.server import CREATE, KEY_A, KEY_B, LiveServer, wait_terminal
 
 PROMPT = "PROMPTMARK okapi juggling tangerines 5512"
 SHOT = "SHOTMARK heron on a tram 7781"
@@ -72,7 +73,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 def test_request_id_follows_the_task_and_no_key_or_prompt_is_logged(server: LiveServer) -> None:
     db_url = server.env.get("SHOTLINE_DATABASE_URL") or f"sqlite:///{server.data_dir / 'shotline.db'}"
-    _, db_key = KeyStore(make_engine(db_url)).create("log-test")
+    _, db_key = KeyStore(make_db(db_url)).create("log-test")
     with server.client({"Authorization": f"Bearer {db_key}"}) as http:
         r = http.post(CREATE, json={"prompt": PROMPT, "negative_prompt": NEGATIVE, "duration": 3},
                       headers={"X-Request-Id": REQUEST_ID})

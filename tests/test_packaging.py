@@ -25,7 +25,7 @@ import sys
 for name in {HEAVY!r}:
     sys.modules[name] = None
 from shotline.config import Settings
-from shotline.api import create_app
+from shotline.api.app import create_app
 app = create_app(Settings(data_dir={str(tmp_path)!r}, embedded_worker=False, api_keys=["k"]))
 from fastapi.testclient import TestClient
 with TestClient(app) as c:
@@ -45,7 +45,7 @@ def test_api_process_never_imports_torch_while_serving(live_server) -> None:
     """The real server process (not its worker) has no torch loaded after running tasks."""
     import httpx
 
-    from tests.conftest import CREATE, wait_terminal
+    from tests.helpers.server import CREATE, wait_terminal
 
     with live_server.client() as http:
         wait_terminal(http, http.post(CREATE, json={"prompt": "x", "duration": 3}).json()["task_id"])

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from shotline.config import Settings
 from shotline.engines.base import EngineSpec, plan_generation
 from shotline.engines.registry import spec_for
-from shotline.errors import InvalidRequest
-from shotline.schemas import (
+from shotline.errors import InputRejected
+from shotline.protocol.kling import (
     DURATION_MAX_S,
     DURATION_MIN_S,
     PROMPT_MAX_CHARS,
@@ -102,7 +102,7 @@ def _check_accepted(request: CreateTaskRequest, spec: EngineSpec) -> None:
     plan = plan_generation(normalized, spec, seed=7)
     try:
         spec.check_inputs(plan)
-    except InvalidRequest as err:  # the engine may refuse (no sound model, too long per shot): by name
+    except InputRejected as err:  # the engine may refuse (no sound model, too long per shot): by name
         assert err.field in ("sound", "duration", "multi_prompt", "aspect_ratio"), err
         assert err.message.startswith(err.field)
         return

@@ -21,12 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CREATE, RESULT, LiveServer, wait_terminal
-from tests.services import MotoServer, free_port
-from tests.test_faults import PrivateRedis
-from tests.test_scale import store_of
+from tests.helpers.server import CREATE, QUICK, RESULT, LiveServer, store_of, wait_terminal
+from tests.helpers.services import MotoServer, PrivateRedis, free_port
 
-QUICK = {"prompt": "a quick clip", "duration": 3, "aspect_ratio": "1:1"}
 TERMINAL = {"TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED", "TASK_STATUS_CANCELED"}
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -190,7 +187,8 @@ def test_object_store_unreachable_mid_run(scale_services, tmp_path: Path) -> Non
             ready = http.get("/readyz")
             assert ready.status_code == 503 and ready.json()["checks"]["storage"] != "ok", ready.text
             # The store comes back (moto starts empty: the operator recreates the bucket); work resumes.
-            moto = _restart_moto(moto, bucket)
+            moto.start()
+            moto.new_bucket(bucket)
             after = http.post(CREATE, json=QUICK).json()["task_id"]
             ids.append(after)
             body = wait_terminal(http, after, timeout=180)
@@ -200,27 +198,6 @@ def test_object_store_unreachable_mid_run(scale_services, tmp_path: Path) -> Non
     finally:
         server.stop()
         moto.stop()
-
-
-def _restart_moto(old: MotoServer, bucket: str) -> MotoServer:
-    import subprocess as sp
-    import sys
-
-    import boto3
-
-    moto = MotoServer.__new__(MotoServer)
-    moto.port, moto.url = old.port, old.url
-    moto.proc = sp.Popen([sys.executable, "-m", "moto.server", "-p", str(moto.port)], stdout=sp.DEVNULL,
-                         stderr=sp.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(moto.url + "/moto-api/", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    boto3.client("s3", endpoint_url=moto.url).create_bucket(Bucket=bucket)
-    return moto
 
 
 # ----------------------------------------------------------------------------------- PostgreSQL restart

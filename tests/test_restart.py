@@ -13,7 +13,7 @@ import av
 import httpx
 import pytest
 
-from tests.conftest import CREATE, RESULT, LiveServer, wait_terminal
+from tests.helpers.server import CREATE, RESULT, LiveServer, wait_terminal
 
 # Long enough (many steps, 15 s of frames) that the test sees it PROCESSING before it ends.
 SLOW = {"SHOTLINE_STEPS": "40"}
@@ -54,9 +54,9 @@ def wait_gone(pid: int, timeout: float = 20) -> None:
 
 
 def task_row(server: LiveServer, task_id: str):
-    from shotline.store import TaskStore, make_engine
+    from shotline.db import TaskStore, make_db
 
-    return TaskStore(make_engine(f"sqlite:///{server.data_dir / 'shotline.db'}")).get(task_id)
+    return TaskStore(make_db(f"sqlite:///{server.data_dir / 'shotline.db'}")).get(task_id)
 
 
 def worker_running(server: LiveServer, task_id: str, attempt: int, timeout: float = 60) -> int:

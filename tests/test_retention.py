@@ -17,9 +17,8 @@ import httpx
 from fastapi.testclient import TestClient
 
 from shotline.retention import collect_garbage
-from tests.api.test_create_contract import assert_error
-from tests.api.test_isolation import NOBODY, VIDEO, create, finish
-from tests.conftest import AUTH_A, RESULT, LiveServer, wait_terminal
+from tests.helpers.api import NOBODY, VIDEO, assert_error, create, finish
+from tests.helpers.server import AUTH_A, RESULT, LiveServer, wait_terminal
 
 TASKS = "/v3/async/tasks"
 
@@ -84,7 +83,7 @@ def test_orphaned_files_are_swept_only_when_old(client: TestClient, tmp_path: Pa
 
 
 def test_shotline_gc_command(tmp_path: Path) -> None:
-    from shotline.api import create_app
+    from shotline.api.app import create_app
     from shotline.config import Settings
 
     data = tmp_path / "data"

@@ -6,9 +6,10 @@ import pytest
 import torch  # noqa: F401
 
 from shotline.config import Settings
+from shotline.db import NewTask, TaskStore, make_db, migrate, recover_orphans
 from shotline.engines.base import Engine
-from shotline.schemas import CreateTaskRequest, TaskStatus
-from shotline.store import NewTask, TaskStore, make_engine, migrate
+from shotline.protocol.kling import CreateTaskRequest
+from shotline.status import TaskStatus
 from shotline.worker import Worker
 
 FOUR_SHOTS = {"multi_prompt": [{"prompt": f"shot {i}"} for i in range(4)], "duration": 4, "aspect_ratio": "1:1",
@@ -47,8 +48,8 @@ def tiny():
 
 
 def make_worker(settings: Settings, store: TaskStore, engine: Engine) -> Worker:
-    worker = Worker(settings, engine=engine, store=store)
-    worker.store.register_worker(worker.worker_id, "test", 0, "tiny")
+    worker = Worker(settings, engine=engine, tasks=store)
+    worker.workers.register(worker.worker_id, "test", 0, "tiny")
     return worker
 
 
@@ -61,7 +62,7 @@ def submit(store: TaskStore, body: dict) -> str:
 
 def test_crash_after_two_of_four_shots_resumes_with_shots_three_and_four(tmp_path, tiny) -> None:
     settings = Settings(data_dir=tmp_path, _env_file=None)
-    db = make_engine(settings.resolved_database_url)
+    db = make_db(settings.resolved_database_url)
     migrate(db)
     store = TaskStore(db)
     task_id = submit(store, FOUR_SHOTS)
@@ -74,7 +75,7 @@ def test_crash_after_two_of_four_shots_resumes_with_shots_three_and_four(tmp_pat
     assert store.get(task_id).status is TaskStatus.PROCESSING
 
     # The first worker is gone; recovery requeues its task and a new worker finishes it.
-    assert store.recover_orphans(lambda w: w == first.worker_id, max_attempts=3) == [(task_id, TaskStatus.QUEUED)]
+    assert recover_orphans(store, lambda w: w == first.worker_id, max_attempts=3) == [(task_id, TaskStatus.QUEUED)]
     second = make_worker(settings, store, CountingEngine(tiny))
     assert second.run_task(store.claim_next(second.worker_id, lease_s=30)) is TaskStatus.SUCCEED
     assert second.engine.calls == [2, 3]
@@ -97,14 +98,14 @@ def test_crash_after_two_of_four_shots_resumes_with_shots_three_and_four(tmp_pat
 
 def test_changed_settings_do_not_reuse_old_shots(tmp_path, tiny) -> None:
     settings = Settings(data_dir=tmp_path, _env_file=None)
-    db = make_engine(settings.resolved_database_url)
+    db = make_db(settings.resolved_database_url)
     migrate(db)
     store = TaskStore(db)
     task_id = submit(store, FOUR_SHOTS)
     first = make_worker(settings, store, CountingEngine(tiny, crash_on_shot=2))
     with pytest.raises(Crash):
         first.run_task(store.claim_next(first.worker_id, lease_s=30))
-    store.recover_orphans(lambda w: True, max_attempts=3)
+    recover_orphans(store, lambda w: True, max_attempts=3)
     changed = Settings(data_dir=tmp_path, steps=3, _env_file=None)  # a different plan: different pixels
     second = make_worker(changed, store, CountingEngine(tiny))
     assert second.run_task(store.claim_next(second.worker_id, lease_s=30)) is TaskStatus.SUCCEED

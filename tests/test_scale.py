@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import time
 from collections import Counter
@@ -16,33 +15,18 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import AUTH_A, CREATE, LiveServer, wait_terminal
+from tests.helpers.server import (
+    AUTH_A,
+    CREATE,
+    QUICK,
+    LiveServer,
+    settled_ended_counts,
+    store_of,
+    wait_terminal,
+)
 
 TASKS = "/v3/async/tasks"
-QUICK = {"prompt": "a quick clip", "duration": 3, "aspect_ratio": "1:1"}
 SLOW_BODY = {"prompt": "a long take", "duration": 15, "sound": True}
-
-
-def store_of(server: LiveServer):
-    from shotline.store import TaskStore, make_engine
-
-    url = server.env.get("SHOTLINE_DATABASE_URL") or f"sqlite:///{server.data_dir / 'shotline.db'}"
-    return TaskStore(make_engine(url))
-
-
-def ended_counts(logs: str) -> Counter:
-    return Counter(re.findall(r"task ([0-9a-f-]{36}) ended TASK_STATUS_SUCCEED", logs))
-
-
-def settled_ended_counts(server: LiveServer, ids: list[str], timeout: float = 15) -> Counter:
-    """The workers' "ended" log lines once each succeeded task has one: a worker writes the status first and
-    logs right after, so a test that saw SUCCEED through the API can read the log a moment too early."""
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = ended_counts(server.worker_logs())
-        if all(counts[i] for i in ids) or time.monotonic() > deadline:
-            return counts
-        time.sleep(0.1)
 
 
 def wait_row(server: LiveServer, task_id: str, pred, timeout: float = 60):
@@ -152,7 +136,7 @@ def test_1000_concurrent_submits_lose_nothing(backend: str, scale, tmp_path: Pat
         assert codes == {200: 1000}, codes
         ids = {r.json()["task_id"] for r in responses}
         assert len(ids) == 1000
-        from shotline.store.models import Task
+        from shotline.db.models import Task
 
         store = store_of(server)
         with store.session() as s:
@@ -203,7 +187,7 @@ def test_sigterm_to_the_api_drains_in_flight_requests(scale) -> None:
     # connection closed by the server as the client reuses it is the usual HTTP race): never a 5xx.
     closed = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)
     assert all(isinstance(r, closed) for r in others), Counter(type(r).__name__ for r in others)
-    from shotline.store.models import Task
+    from shotline.db.models import Task
 
     with store_of(server).session() as s:
         rows = set(s.scalars(select(Task.id)).all())

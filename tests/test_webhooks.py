@@ -16,22 +16,12 @@ from fastapi.testclient import TestClient
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from shotline.config import Settings
-from shotline.store import WebhookOutbox, make_engine
-from shotline.store.keys import key_id_for
-from tests.conftest import (
-    AUTH_A,
-    AUTH_B,
-    BACKENDS,
-    CREATE,
-    KEY_A,
-    KEY_B,
-    RESULT,
-    LiveServer,
-    backend_overrides,
-    task_count,
-    wait_terminal,
-)
-from tests.webhook_receiver import Received, Receiver
+from shotline.db import WebhookOutbox, make_db
+from shotline.db.keys import key_id_for
+from tests.helpers.api import task_count
+from tests.helpers.backends import BACKENDS, backend_overrides
+from tests.helpers.server import AUTH_A, AUTH_B, CREATE, KEY_A, KEY_B, RESULT, LiveServer, wait_terminal
+from tests.helpers.webhook_receiver import Received, Receiver
 
 BODY = {"prompt": "a lighthouse at dusk", "duration": 3, "aspect_ratio": "1:1"}
 FAST_RETRIES = {"webhook_allow_private": True, "webhook_retry_schedule_s": [0.2, 0.2], "webhook_poll_s": 0.05}
@@ -58,7 +48,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(params=BACKENDS)
 def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
     """The API with its webhook sender and no worker: tasks stay QUEUED until the test moves them."""
-    from shotline.api import create_app
+    from shotline.api.app import create_app
 
     settings = Settings(data_dir=tmp_path / "data", api_keys=[KEY_A, KEY_B], embedded_worker=False, _env_file=None,
                         **FAST_RETRIES, **backend_overrides(request, request.param))
@@ -67,7 +57,7 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
 
 
 def outbox(c: TestClient) -> WebhookOutbox:
-    return WebhookOutbox(c.app.state.service.tasks.engine)
+    return WebhookOutbox(c.app.state.service.tasks.db)
 
 
 def secret_of(c: TestClient, key: str) -> str:
@@ -225,7 +215,7 @@ def test_deliveries_pending_at_shutdown_are_sent_after_a_restart(tmp_path: Path,
         while {r.json["type"] for r in receiver.on("/gate")} != {"task.processing", "task.succeeded"}:
             receiver.wait_for("/gate", len(receiver.on("/gate")) + 1)
         server.stop()
-        rows = WebhookOutbox(make_engine(f"sqlite:///{server.data_dir / 'shotline.db'}")).for_task(task_id)
+        rows = WebhookOutbox(make_db(f"sqlite:///{server.data_dir / 'shotline.db'}")).for_task(task_id)
         assert [(r.event, r.state) for r in rows] == [("task.processing", "pending"), ("task.succeeded", "pending")]
         receiver.gate_open.set()
         assert receiver.on("/gate", ok_only=True) == []
@@ -268,7 +258,7 @@ def test_keys_create_prints_the_webhook_secret_and_rotation_replaces_it(tmp_path
 def test_a_receiver_that_is_down_for_a_while_gets_every_event_once(tmp_path: Path) -> None:
     """Nothing listens on the webhook's port while two tasks run to the end (every attempt is refused at the
     TCP level); once a receiver comes up there, it gets all four events, each exactly once by webhook-id."""
-    from tests.services import free_port
+    from tests.helpers.services import free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/ok"
@@ -280,7 +270,7 @@ def test_a_receiver_that_is_down_for_a_while_gets_every_event_once(tmp_path: Pat
                    for i in range(2)]
             for task_id in ids:
                 assert wait_terminal(http, task_id)["task"]["status"] == "TASK_STATUS_SUCCEED"
-        store = WebhookOutbox(make_engine(f"sqlite:///{server.data_dir / 'shotline.db'}"))
+        store = WebhookOutbox(make_db(f"sqlite:///{server.data_dir / 'shotline.db'}"))
         deadline = time.monotonic() + 60
         while True:  # wait until every event has been tried and refused at least twice
             rows = [r for task_id in ids for r in store.for_task(task_id)]

@@ -22,15 +22,16 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import delete, select, update
 
 from shotline.config import Settings
-from shotline.schemas import TaskStatus
+from shotline.db import TaskStore
+from shotline.db.connect import now_ms as current_ms
+from shotline.db.models import Task, WebhookDelivery
+from shotline.status import TERMINAL as TERMINAL_STATUSES
+from shotline.status import TaskStatus
 from shotline.storage import Storage
-from shotline.store import TaskStore
-from shotline.store.db import now_ms as current_ms
-from shotline.store.models import Task, WebhookDelivery
 
 log = logging.getLogger("shotline.retention")
 BATCH = 500
-TERMINAL = [s.value for s in TaskStatus if s.is_terminal]
+TERMINAL = sorted(s.value for s in TERMINAL_STATUSES)
 
 
 @dataclass

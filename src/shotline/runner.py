@@ -2,7 +2,8 @@
 
 Each finished shot becomes two checkpoint files in storage: its video as an H.264 segment, and the raw
 audio the engine made for it (including the overhang past its end, for the crossfade). A task that is
-requeued (crash, restart, shutdown) finds them and generates only the shots that are missing. Checkpoint
+requeued (crash, restart, shutdown) finds them and generates only the shots that are missing. Within one
+run, a shot's audio stays in memory: its checkpoint is written for a later run, never read back. Checkpoint
 names carry a fingerprint of everything that shapes the pixels (plan, engine and weights), so a change of
 settings between runs never mixes shots from two configurations.
 """
@@ -70,7 +71,7 @@ def render(
     for shot in plan.shots:
         video_name, audio_name = f"{prefix}-shot{shot.index}.mp4", f"{prefix}-shot{shot.index}.npz"
         video = storage.get_checkpoint(task_id, video_name, work_dir)
-        sound = storage.get_checkpoint(task_id, audio_name, work_dir) if plan.sound else None
+        sound = _load_audio(storage.get_checkpoint(task_id, audio_name, work_dir)) if plan.sound and video else None
         if video is None or (plan.sound and sound is None):
             video, sound = _generate_shot(engine, plan, shot, progress, storage, task_id, work_dir,
                                           video_name, audio_name, timings)
@@ -81,8 +82,7 @@ def render(
         segments.append(video)
         if plan.sound:
             assert sound is not None
-            with np.load(sound) as data:
-                audios.append((data["audio"], int(data["sample_rate"])))
+            audios.append(sound)
         progress.check_stop()
     if len(generated) < len(plan.shots):
         log.info("task %s: resumed %d of %d shots from checkpoints", task_id,
@@ -116,7 +116,8 @@ def _generate_shot(
     video_name: str,
     audio_name: str,
     timings: dict[str, float],
-) -> tuple[Path, Path | None]:
+) -> tuple[Path, tuple[np.ndarray, int] | None]:
+    """Generate one shot and checkpoint it; returns its video segment and (audio, sample rate) in memory."""
     t0 = time.perf_counter()
     out = engine.generate_shot(plan, shot, progress.for_shot(shot))
     t1 = time.perf_counter()
@@ -133,13 +134,22 @@ def _generate_shot(
         part.unlink(missing_ok=True)  # a half-written segment (disk full, stop) must not take space or be reused
         raise
     timings["encode_s"] += time.perf_counter() - t1
-    audio_path = None
+    sound = None
     if plan.sound:
         if out.audio is None or not out.sample_rate:
             raise GenerationError("the engine returned no sound although sound was asked for")
+        sound = (np.asarray(out.audio, dtype=np.float32), int(out.sample_rate))
         audio_part = work_dir / f"{task_id}.{audio_name}.part"
         with audio_part.open("wb") as f:
-            np.savez(f, audio=np.asarray(out.audio, dtype=np.float32), sample_rate=out.sample_rate)
-        audio_path = storage.put_checkpoint(task_id, audio_name, audio_part)
+            np.savez(f, audio=sound[0], sample_rate=sound[1])
+        storage.put_checkpoint(task_id, audio_name, audio_part)
     # The video goes last: a shot counts as done only once both of its files are in place.
-    return storage.put_checkpoint(task_id, video_name, part), audio_path
+    return storage.put_checkpoint(task_id, video_name, part), sound
+
+
+def _load_audio(path: Path | None) -> tuple[np.ndarray, int] | None:
+    """A shot's audio checkpoint from an earlier run, or None."""
+    if path is None:
+        return None
+    with np.load(path) as data:
+        return data["audio"], int(data["sample_rate"])

@@ -1,10 +1,18 @@
-"""The logic behind the routes: submit a task, report its result. Plain synchronous code; the API runs
-it in a thread pool so the event loop never waits on the database."""
+"""The task service: what both APIs (api/kling, api/openai) do with tasks, in their terms neither.
+
+Authenticate a key, create a task from a normalized request (plan it, check it against the engine, count
+the key's quota, store it with its plan, wake a worker), read, list, cancel and delete a key's tasks, say
+where a finished video is, estimate when a task ends. Each API's serving module turns its wire format into
+these calls and the answers back into its own; neither reaches into the store. Plain synchronous code: the
+API runs it in a thread pool so the event loop never waits on the database.
+
+Refusals a client sees are raised as the APIError of shotline.errors (a 401, a 404, a 409); what the layers
+below raise (the engine's input checks, the store's quota and idempotency) passes through as domain errors,
+which api/errors.py maps to HTTP in one place.
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 import secrets
 import statistics
@@ -13,32 +21,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shotline.config import Settings
+from shotline.db import KeyStore, NewTask, TaskRecord, TaskStore, WorkerRegistry
+from shotline.db.keys import hash_key, key_id_for
 from shotline.engines.base import plan_generation
 from shotline.engines.registry import spec_for
-from shotline.errors import Conflict, InvalidRequest, NotFound, RateLimited, Unauthorized
+from shotline.errors import (
+    Conflict,
+    InputRejected,
+    InvalidRequest,
+    NotFound,
+    QuotaExceeded,
+    Unauthorized,
+    UnsafeUrl,
+)
 from shotline.faults import failpoint
+from shotline.ids import is_task_id
 from shotline.logs import current_request_id
+from shotline.plans import dump_plan
 from shotline.queue import Queue
 from shotline.ratelimit import KeyLimits, RateLimiter
-from shotline.schemas import (
-    SEED_MAX,
-    CreateTaskRequest,
-    DebugInfo,
-    ResultExtra,
-    TaskInfo,
-    TaskListResponse,
-    TaskResultResponse,
-    TaskStatus,
-    VideoItem,
-)
+from shotline.request import SEED_MAX, GenerationRequest
+from shotline.status import TaskStatus
 from shotline.storage import Storage
 from shotline.storage.signing import UrlSigner
-from shotline.store import KeyStore, NewTask, TaskRecord, TaskStore
-from shotline.store.keys import hash_key, key_id_for
-from shotline.store.tasks import QuotaExceeded
 from shotline.webhooks import guard as webhook_guard
 
-TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 LIMITS_CACHE_S = 2.0  # how long a key's own rate and quota are reused before they are read again
 DEFAULT_RUN_SECONDS = 10.0  # ETA guess before any task has finished on this engine
@@ -52,13 +59,14 @@ class Service:
     settings: Settings
     tasks: TaskStore
     keys: KeyStore
+    workers: WorkerRegistry
     storage: Storage
     queue: Queue
     _typical: dict[str, tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
     _limits: dict[str, tuple[float, KeyLimits]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # The engine as this deployment runs it (preset, quality, sound): the worker plans with the same.
+        # The engine as this deployment runs it (preset, quality, sound): the plan made here is what runs.
         self.spec = spec_for(self.settings.engine, self.settings)
         self.signer = UrlSigner(self.settings.signing_secret, self.settings.video_url_ttl_s, self.settings.public_url)
         self._config_keys = {hash_key(raw): key_id_for(raw) for raw in self.settings.api_keys}
@@ -100,41 +108,35 @@ class Service:
 
     # ---------------------------------------------------------------------------------------- create
 
-    def create(self, owner: str, payload: CreateTaskRequest, idempotency_key: str | None = None,
-               meta: dict[str, str] | None = None) -> str:
-        """Queue a task and return its id. `meta` is kept with the task for the API that created it (the
-        OpenAI API's `model`, `size`, `seconds`)."""
+    def create(self, owner: str, request: GenerationRequest, *, request_hash: str,
+               idempotency_key: str | None = None, meta: dict[str, str] | None = None) -> str:
+        """Queue a task and return its id. `request_hash` identifies the request as the client sent it (for
+        Idempotency-Key); `meta` is kept with the task for the API that created it (the OpenAI API's
+        `model`, `size`, `seconds`)."""
         if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
             raise InvalidRequest(
                 "Idempotency-Key: must be 1–255 printable ASCII characters without spaces",
                 field="Idempotency-Key",
             )
-        request = payload.normalized()
         if request.webhook_url is not None:
             self._check_webhook_url(request.webhook_url)
         seed = request.seed if request.seed is not None else secrets.randbelow(SEED_MAX + 1)
         plan = plan_generation(request, self.spec, seed=seed, steps=self.settings.steps)
         self.spec.check_inputs(plan)
-        # Idempotency compares what the client asked for (defaults filled in), not the random seed.
-        request_hash = hashlib.sha256(payload.model_dump_json().encode()).hexdigest()
         if request.webhook_url is not None:
             # The key's signing secret exists before its first delivery (a configured key gets its row here).
             self.keys.webhook_secret(owner, env_key=owner in self._config_keys.values())
-        new = NewTask(owner=owner, request=request.model_copy(update={"seed": seed}), engine=self.spec.name,
-                      seed=seed, request_hash=request_hash, idempotency_key=idempotency_key, meta=meta or {},
-                      request_id=current_request_id())
+        new = NewTask(owner=owner, request=request, engine=self.spec.name, seed=seed, request_hash=request_hash,
+                      idempotency_key=idempotency_key, meta=meta or {}, request_id=current_request_id(),
+                      plan=dump_plan(plan))
         limits = self.key_limits(owner)
         self.limiter.check_create(owner, limits.rate)  # before the insert: a refused create queues nothing
         try:
             max_active = limits.max_queued or self.settings.max_queued_per_key
             task, created = self.tasks.create(new, max_active=max_active)
         except QuotaExceeded as full:
-            wait = max(1, round(self._typical_run_seconds(self.spec.name)))
-            raise RateLimited(
-                f"this key has {full.active} tasks queued or running (the limit is {full.limit}); "
-                f"retry after {wait} s, when one has finished", headers={"Retry-After": str(wait)},
-                metadata={"active": full.active, "limit": full.limit},
-            ) from None
+            full.retry_after_s = max(1, round(self._typical_run_seconds(self.spec.name)))
+            raise
         if created:
             failpoint("after_commit")  # fault tests: the API dies after the commit, before the send
             self.queue.notify(task.id)
@@ -143,58 +145,24 @@ class Service:
     def _check_webhook_url(self, url: str) -> None:
         try:
             webhook_guard.check(url, allow_private=self.settings.webhook_allow_private)
-        except webhook_guard.UnsafeUrl as err:
-            raise InvalidRequest(f"extra.webhook.url: {err}", field="extra.webhook.url") from None
+        except UnsafeUrl as err:
+            raise InputRejected(f"extra.webhook.url: {err}", field="extra.webhook.url") from None
 
-    # ---------------------------------------------------------------------------------------- result
+    # ------------------------------------------------------------------------------------------ read
 
-    def get_task(self, owner: str, task_id: str | None) -> TaskRecord:
-        task = self.tasks.get(_checked_task_id(task_id), owner=owner)
-        if task is None:
-            raise NotFound("task_id: no such task", field="task_id")
-        return task
+    def find(self, owner: str, task_id: str | None) -> TaskRecord | None:
+        """The owner's task, or None: the same answer for "no such task", "another key's task" and an id
+        that is not one, so nothing leaks about other keys."""
+        return self.tasks.get(task_id, owner=owner) if is_task_id(task_id) else None  # type: ignore[arg-type]
 
-    def result(self, owner: str, task_id: str | None, base_url: str) -> TaskResultResponse:
-        # The hot path (clients poll it): the task and its place in the queue in one query.
-        found = self.tasks.get_with_ahead(_checked_task_id(task_id), owner)
-        if found is None:
-            raise NotFound("task_id: no such task", field="task_id")
-        return self._result_of(found[0], base_url, ahead=found[1])
+    def find_with_ahead(self, owner: str, task_id: str) -> tuple[TaskRecord, int] | None:
+        """`find`, and how many tasks run or wait before it, in one query (the hot path: clients poll it)."""
+        return self.tasks.get_with_ahead(task_id, owner) if is_task_id(task_id) else None
 
-    def result_of(self, task: TaskRecord, base_url: str) -> TaskResultResponse:
-        """The task-result body for a task already read (webhooks render their payload with it)."""
-        return self._result_of(task, base_url)
-
-    def _result_of(self, task: TaskRecord, base_url: str, ahead: int | None = None) -> TaskResultResponse:
-        videos = []
-        if task.status is TaskStatus.SUCCEED and task.result_key:
-            videos.append(
-                VideoItem(video_url=self.signer.url(task.id, base_url),
-                          video_url_ttl=str(self.settings.video_url_ttl_s))
-            )
-        labels = {k: v for k, v in task.result_extra.items() if k != "seed"}
-        labels.setdefault("engine", task.engine)
-        if task.engine == self.spec.name and self.spec.notice:
-            labels.setdefault("notice", self.spec.notice)
-        return TaskResultResponse(
-            task=TaskInfo(
-                task_id=task.id,
-                status=task.status,
-                reason=task.reason if task.status is TaskStatus.FAILED else "",
-                eta=self.eta(task, ahead),
-                progress_percent=100 if task.status is TaskStatus.SUCCEED else task.progress,
-            ),
-            videos=videos,
-            extra=ResultExtra(
-                seed=str(task.seed),
-                debug_info=DebugInfo(
-                    submit_time_ms=str(task.created_at_ms),
-                    execute_time_ms=_str_or_empty(task.started_at_ms),
-                    complete_time_ms=_str_or_empty(task.finished_at_ms),
-                ),
-                **labels,
-            ),
-        )
+    def page(self, owner: str, *, status: TaskStatus | None, limit: int, before: tuple[int, str] | None,
+             oldest_first: bool = False) -> list[TaskRecord]:
+        """The owner's tasks, newest first (or oldest first), after the (created_at_ms, id) `before`."""
+        return self.tasks.list_page(owner, status=status, limit=limit, before=before, oldest_first=oldest_first)
 
     def eta(self, task: TaskRecord, ahead: int | None = None) -> int:
         """Seconds until `task` is expected to finish; `ahead` (tasks running or queued before it) when the
@@ -220,44 +188,59 @@ class Service:
         self._typical[engine] = (typical, time.monotonic())
         return typical
 
-    # ------------------------------------------------------------------------------------ cancel, list
+    # ---------------------------------------------------------------------------------- cancel, delete
 
-    def cancel(self, owner: str, task_id: str, base_url: str) -> TaskResultResponse:
-        self.get_task(owner, task_id)
+    def cancel(self, owner: str, task_id: str) -> TaskRecord:
+        """Cancel a task: a queued one ends CANCELED now; a running one stops at its next step. A task that
+        had already ended is left as it is (409); another key's task is a 404."""
+        if self.find(owner, task_id) is None:
+            raise NotFound("task_id: no such task", field="task_id")
         task, was_live = self.tasks.request_cancel(task_id, owner)
         if task is None:
             raise NotFound("task_id: no such task", field="task_id")
         if not was_live:
             raise Conflict(f"task_id: the task already ended ({task.status.value}); it is left as it is",
                            field="task_id", metadata={"status": task.status.value})
-        return self._result_of(task, base_url)
+        return task
 
-    def list(self, owner: str, base_url: str, *, status: str | None, limit: int, cursor: str | None) -> TaskListResponse:
-        wanted = None
-        if status:
-            try:
-                wanted = TaskStatus(status)
-            except ValueError:
-                options = ", ".join(s.value for s in TaskStatus)
-                raise InvalidRequest(f"status: must be one of {options}, got {status!r}", field="status") from None
-        before = decode_cursor(cursor) if cursor else None
-        rows = self.tasks.list_page(owner, status=wanted, limit=limit + 1, before=before)
-        page, more = rows[:limit], len(rows) > limit
-        return TaskListResponse(
-            tasks=[self._result_of(t, base_url) for t in page],
-            next_cursor=encode_cursor(page[-1]) if more and page else None,
-        )
+    def cancel_queued(self, task: TaskRecord) -> TaskRecord | None:
+        """Cancel a task that has not started (it never will); the task afterwards, None if it is gone."""
+        self.tasks.cancel(task.id, only_queued=True)
+        return self.tasks.get(task.id, owner=task.owner)
+
+    def delete(self, task: TaskRecord) -> TaskRecord | None:
+        """Remove an ended task: its row, then its video and checkpoints. None if it was not there to delete
+        (a concurrent delete, or it is still live)."""
+        gone = self.tasks.delete_ended(task.id, task.owner)
+        if gone is None:
+            return None
+        # The row goes first: a file without a row is only disk space, a row without its file is a lie.
+        if gone.result_key:
+            self.storage.delete(gone.result_key)
+        self.storage.delete_checkpoints(gone.id)
+        return gone
 
     # ----------------------------------------------------------------------------------------- files
+
+    def locate(self, task: TaskRecord, ttl_s: int | None = None) -> Path | str | None:
+        """Where a finished task's mp4 is: a local file, or an object-store URL valid for `ttl_s` (default:
+        the signed-link lifetime) to redirect to; None if there is none."""
+        if not task.result_key:
+            return None
+        return self.storage.locate(task.result_key, self.settings.video_url_ttl_s if ttl_s is None else ttl_s)
+
+    def video_url(self, task: TaskRecord, base_url: str) -> str:
+        """A signed link to the task's video that works without the key for `video_url_ttl_s`."""
+        return self.signer.url(task.id, base_url)
 
     def signed_file(self, task_id: str, expires: str | None, signature: str | None) -> Path | str:
         """What a signed video link leads to: a local file, or a short-lived object-store URL to redirect
         to. 403 if the link was altered or expired; 404 if the video is gone."""
-        if not TASK_ID.match(task_id):
+        if not is_task_id(task_id):
             raise NotFound("task_id: no such video", field="task_id")
         seconds_left = self.signer.check(task_id, expires, signature)
         task = self.tasks.get(task_id)
-        where = self.storage.locate(task.result_key, seconds_left) if task and task.result_key else None
+        where = self.locate(task, seconds_left) if task else None
         if where is None:
             raise NotFound("task_id: this video no longer exists", field="task_id")
         return where
@@ -274,7 +257,7 @@ class Service:
         checks["storage"] = "ok" if self.storage.writable() else "not reachable or not writable"
         checks["queue"] = self.queue.check()
         try:
-            live = self.tasks.live_workers(max_age_s=max(10.0, self.settings.lease_s))
+            live = self.workers.live(max_age_s=max(10.0, self.settings.lease_s))
             ready = [w for w in live if w.state == "ready" and w.engine == self.settings.engine]
             if ready:
                 checks["worker"] = "ok"
@@ -286,30 +269,3 @@ class Service:
             checks["worker"] = f"unknown: {type(err).__name__}"
         return checks
 
-
-def _checked_task_id(task_id: str | None) -> str:
-    if not task_id:
-        raise InvalidRequest("task_id: is required (?task_id=<id>)", field="task_id")
-    # One answer for "no such task" and "another key's task": nothing leaks about other keys.
-    if not TASK_ID.match(task_id):
-        raise NotFound("task_id: no such task", field="task_id")
-    return task_id
-
-
-def _str_or_empty(value: int | None) -> str:
-    return "" if value is None else str(value)
-
-
-def encode_cursor(task: TaskRecord) -> str:
-    return base64.urlsafe_b64encode(f"{task.created_at_ms}:{task.id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        created, _, task_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
-        if not TASK_ID.match(task_id):
-            raise ValueError(task_id)
-        return int(created), task_id
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("cursor: not a cursor this server handed out; use next_cursor from the previous "
-                             "page", field="cursor") from None

@@ -12,8 +12,17 @@ from typing import Any
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from pydantic import BaseModel
+from pydantic_core import PydanticCustomError
 
 from shotline.errors import InvalidRequest
+
+FIELD_ERROR = "shotline_field"
+
+
+def field_error(field: str, message: str) -> PydanticCustomError:
+    """A validator's refusal that names its field: `invalid_request` puts the field in `metadata.field`
+    (pydantic's own location would name the model, not the field, for a model-level check)."""
+    return PydanticCustomError(FIELD_ERROR, "{message}", {"field": field, "message": message})
 
 _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number",
                type(None): "null"}
@@ -134,7 +143,7 @@ def invalid_request(errors: Sequence[dict[str, Any]], model: type[BaseModel]) ->
         if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
             loc = loc[1:]
         kind = err.get("type", "")
-        if kind == "shotline_field":
+        if kind == FIELD_ERROR:
             field, text = err["ctx"]["field"], err["ctx"]["message"]
         elif kind == "json_invalid":
             field = "body"

@@ -8,7 +8,6 @@ act on; the worker itself carries on with the next task.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -21,13 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from shotline.config import Settings
+from shotline.db import TaskRecord, TaskStore, WorkerRegistry, make_db, migrate, recover_orphans
 from shotline.engines.base import Engine, GenerationPlan, ShotPlan, plan_generation
 from shotline.errors import GenerationError, GenerationStopped
 from shotline.logs import task_context
 from shotline.outages import failure_reason, is_database_unreachable
-from shotline.schemas import TaskStatus
+from shotline.plans import load_plan
+from shotline.status import TaskStatus
 from shotline.storage import from_settings as storage_from_settings
-from shotline.store import TaskRecord, TaskStore, make_engine, migrate
 
 log = logging.getLogger("shotline.worker")
 
@@ -81,9 +81,9 @@ class Progress:
 
     CANCEL_CHECK_S = 0.5
 
-    def __init__(self, store: TaskStore, task: TaskRecord, worker_id: str, plan: GenerationPlan,
+    def __init__(self, tasks: TaskStore, task: TaskRecord, worker_id: str, plan: GenerationPlan,
                  should_stop: Callable[[], bool]) -> None:
-        self.store, self.task, self.worker_id = store, task, worker_id
+        self.tasks, self.task, self.worker_id = tasks, task, worker_id
         self.total = len(plan.shots) * (plan.steps + 1)
         self.steps = plan.steps
         self.should_stop = should_stop
@@ -94,7 +94,7 @@ class Progress:
         percent = min(99, int(99 * units / self.total))
         if percent > self.percent:
             self.percent = percent
-            self.store.set_progress(self.task.id, self.worker_id, percent)
+            self.tasks.set_progress(self.task.id, self.worker_id, percent)
 
     def check_stop(self) -> None:
         if self.should_stop():
@@ -102,7 +102,7 @@ class Progress:
         now = time.monotonic()
         if now - self._last_cancel_check >= self.CANCEL_CHECK_S:
             self._last_cancel_check = now
-            if self.store.cancel_requested(self.task.id):
+            if self.tasks.cancel_requested(self.task.id):
                 raise GenerationStopped("canceled")
 
     def for_shot(self, shot: ShotPlan) -> Callable[[int], None]:
@@ -117,14 +117,15 @@ class Progress:
 
 
 class Worker:
-    def __init__(self, settings: Settings, engine: Engine | None = None, store: TaskStore | None = None) -> None:
+    def __init__(self, settings: Settings, engine: Engine | None = None, tasks: TaskStore | None = None) -> None:
         self.settings = settings
         self.worker_id = new_worker_id()
-        if store is None:
-            db = make_engine(settings.resolved_database_url)
+        if tasks is None:
+            db = make_db(settings.resolved_database_url)
             migrate(db)
-            store = TaskStore(db)
-        self.store = store
+            tasks = TaskStore(db)
+        self.tasks = tasks
+        self.workers = WorkerRegistry(tasks.db)
         self.storage = storage_from_settings(settings)
         self._engine = engine
         self.stopping = threading.Event()
@@ -148,7 +149,7 @@ class Worker:
         the reason, and tries loading again for the next one (the operator may have fixed the weights)."""
         from shotline.engines.registry import create_engine
 
-        self.store.register_worker(self.worker_id, HOSTNAME, os.getpid(), self.settings.engine)
+        self.workers.register(self.worker_id, HOSTNAME, os.getpid(), self.settings.engine)
         t0 = time.monotonic()
         try:
             if self.settings.torch_threads:
@@ -167,16 +168,16 @@ class Worker:
                       exc_info=not isinstance(err, GenerationError))
             if self._engine is not None:
                 self._engine.release_memory()
-            self.store.worker_heartbeat(self.worker_id, state="failed", detail=self.load_error)
+            self.workers.heartbeat(self.worker_id, state="failed", detail=self.load_error)
             return False
         self.load_error = None
         log.info("engine %s loaded in %.2f s (worker %s)", self.settings.engine, time.monotonic() - t0, self.worker_id)
-        self.store.worker_heartbeat(self.worker_id, state="ready")
+        self.workers.heartbeat(self.worker_id, state="ready")
         return True
 
     def heartbeat_once(self) -> None:
-        self.store.worker_heartbeat(self.worker_id, **gpu_memory())
-        self.store.renew_lease(self.worker_id, self.settings.lease_s)
+        self.workers.heartbeat(self.worker_id, **gpu_memory())
+        self.tasks.renew_lease(self.worker_id, self.settings.lease_s)
 
     def start_heartbeat(self, also: Callable[[], None] | None = None) -> threading.Thread:
         """Renew this worker's leases every `heartbeat_s` in a thread (generation holds the main one)."""
@@ -195,16 +196,16 @@ class Worker:
         return thread
 
     def recover(self) -> None:
-        for task_id, status in self.store.recover_orphans(worker_is_gone, self.settings.max_attempts):
+        for task_id, status in recover_orphans(self.tasks, worker_is_gone, self.settings.max_attempts):
             log.warning("task %s was left by a stopped worker; now %s", task_id, status.value)
             if status.is_terminal:
                 self.storage.delete_checkpoints(task_id)
 
     def run_one(self, task_id: str | None = None) -> TaskStatus | None:
         """Claim `task_id` if it is still queued, else the oldest queued task, and run it."""
-        task = self.store.claim(task_id, self.worker_id, self.settings.lease_s) if task_id else None
+        task = self.tasks.claim(task_id, self.worker_id, self.settings.lease_s) if task_id else None
         if task is None:
-            task = self.store.claim_next(self.worker_id, self.settings.lease_s)
+            task = self.tasks.claim_next(self.worker_id, self.settings.lease_s)
         return self.run_task(task) if task is not None else None
 
     def run_forever(self) -> None:
@@ -212,14 +213,14 @@ class Worker:
         from shotline.retention import PeriodicGc
 
         last_recover = 0.0
-        gc = PeriodicGc(self.settings, self.store, self.storage)
+        gc = PeriodicGc(self.settings, self.tasks, self.storage)
         while not self.stopping.is_set():
             try:
                 if time.monotonic() - last_recover > max(1.0, self.settings.lease_s / 3):
                     self.recover()
                     last_recover = time.monotonic()
                 gc.maybe_run()
-                task = self.store.claim_next(self.worker_id, self.settings.lease_s)
+                task = self.tasks.claim_next(self.worker_id, self.settings.lease_s)
             except Exception as err:
                 if not is_database_unreachable(err):
                     raise
@@ -232,7 +233,7 @@ class Worker:
                 self.wake.clear()
                 continue
             self.run_task(task)
-        self.store.worker_heartbeat(self.worker_id, state="stopped")
+        self.workers.heartbeat(self.worker_id, state="stopped")
 
     # ------------------------------------------------------------------------------------------- a task
 
@@ -260,11 +261,11 @@ class Worker:
         from shotline.runner import render
 
         if self.load_error is not None and not self.load():
-            self._end(task, TaskStatus.FAILED, reason=self.load_error)
+            self._fail(task, self.load_error)
             return TaskStatus.FAILED
-        plan = plan_generation(task.request, self.engine.spec, seed=task.seed, steps=self.settings.steps)
-        progress = Progress(self.store, task, self.worker_id, plan, self.stopping.is_set)
-        labels = {**self.engine.describe(), "seed": str(plan.seed)}
+        plan = self.plan_of(task)
+        progress = Progress(self.tasks, task, self.worker_id, plan, self.stopping.is_set)
+        labels = self.engine.describe()
         metadata = {
             "comment": labels.get("notice") or f"Shotline, engine {plan.engine}",
             "shotline_engine": plan.engine,
@@ -279,15 +280,16 @@ class Worker:
         except GenerationStopped as stop:
             self.engine.release_memory()
             if stop.why == "canceled":
-                self._end(task, TaskStatus.CANCELED)
+                if self.tasks.cancel(task.id, owned_by=self.worker_id):
+                    self.storage.delete_checkpoints(task.id)
                 return TaskStatus.CANCELED
             # Shutdown: hand the task back; its finished shots stay as checkpoints for the next run.
-            if self.store.release(task.id, self.worker_id) and self.on_requeue is not None:
+            if self.tasks.release(task.id, self.worker_id) and self.on_requeue is not None:
                 self.on_requeue(task.id)
             return TaskStatus.QUEUED
         except GenerationError as err:
             self.engine.release_memory()
-            self._end(task, TaskStatus.FAILED, reason=str(err))
+            self._fail(task, str(err))
             return TaskStatus.FAILED
         except Exception as err:
             self.engine.release_memory()
@@ -300,11 +302,20 @@ class Worker:
                 log.error("task %s: %s", task.id, "".join(traceback.format_exception(err)))
                 reason = (f"internal error while generating ({type(err).__name__}); the server log has the "
                           f"details under task {task.id}")
-            self._end(task, TaskStatus.FAILED, reason=reason)
+            self._fail(task, reason)
             return TaskStatus.FAILED
-        moved = self._end(task, TaskStatus.SUCCEED, result_key=key, progress=100,
-                          result_extra_json=json.dumps(labels), **timings)
+        moved = self.tasks.succeed(task.id, owned_by=self.worker_id, result_key=key, labels=labels, **timings)
+        if moved:
+            self.storage.delete_checkpoints(task.id)
         return TaskStatus.SUCCEED if moved else TaskStatus.QUEUED
+
+    def plan_of(self, task: TaskRecord) -> GenerationPlan:
+        """The plan made at submit (shotline/plans.py); a task stored without one, or with one this worker
+        cannot run as it is (another version, another engine setup), is planned again from its request."""
+        plan = load_plan(task.plan, self.engine.spec)
+        if plan is None:
+            plan = plan_generation(task.request, self.engine.spec, seed=task.seed, steps=self.settings.steps)
+        return plan
 
     def _hand_back(self, task: TaskRecord, err: BaseException, tries: int = 60) -> TaskStatus:
         """The database went away mid-task: give the task back to the queue once it answers again (so it
@@ -313,7 +324,7 @@ class Worker:
                     type(err).__name__)
         for _ in range(tries):
             try:
-                if self.store.release(task.id, self.worker_id) and self.on_requeue is not None:
+                if self.tasks.release(task.id, self.worker_id) and self.on_requeue is not None:
                     self.on_requeue(task.id)
                 return TaskStatus.QUEUED
             except Exception as again:
@@ -321,9 +332,7 @@ class Worker:
                     raise
         raise err
 
-    def _end(self, task: TaskRecord, status: TaskStatus, **values: object) -> bool:
-        """Write a terminal status (if this worker still owns the task) and drop its checkpoints."""
-        moved = self.store.transition(task.id, status, owned_by=self.worker_id, **values)
-        if moved:
+    def _fail(self, task: TaskRecord, reason: str) -> None:
+        """End the task FAILED (if this worker still owns it) and drop its checkpoints."""
+        if self.tasks.fail(task.id, reason, owned_by=self.worker_id):
             self.storage.delete_checkpoints(task.id)
-        return moved

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.test_create_contract import OK, assert_error
-from tests.conftest import AUTH_A, AUTH_B, CREATE, RESULT, task_count
+from tests.helpers.api import OK, assert_error, task_count
+from tests.helpers.server import AUTH_A, AUTH_B, CREATE, RESULT
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_database_keys_work_and_revocation_is_immediate(client: TestClient) -> N
 def test_keys_are_stored_hashed(client: TestClient) -> None:
     from sqlalchemy import select
 
-    from shotline.store.models import ApiKey
+    from shotline.db.models import ApiKey
 
     service = client.app.state.service
     _, raw = service.keys.create("hashed")
@@ -115,7 +115,7 @@ class TestIdempotency:
     def test_expired_key_makes_a_new_task(self, client: TestClient) -> None:
         from sqlalchemy import update
 
-        from shotline.store.models import Task
+        from shotline.db.models import Task
 
         h = {**AUTH_A, "Idempotency-Key": "old"}
         first = client.post(CREATE, json=OK, headers=h).json()["task_id"]

@@ -8,26 +8,13 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import AUTH_A, CREATE, task_count
-
-OK = {"prompt": "a red fox runs through fresh snow"}
+from tests.helpers.api import OK, assert_error, task_count
+from tests.helpers.server import AUTH_A, CREATE
 
 
 def stored_request(client: TestClient, task_id: str) -> dict:
     task = client.app.state.service.tasks.get(task_id)
     return task.request.model_dump()
-
-
-def assert_error(response, status: int, reason: str, field: str | None) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"code", "reason", "message", "metadata"}
-    assert body["code"] == status and body["reason"] == reason
-    assert isinstance(body["message"], str) and body["message"]
-    if field is not None:
-        assert body["metadata"]["field"] == field, body
-        assert body["message"].startswith(field), body["message"]
-    return body
 
 
 def test_defaults_are_the_contracts(client: TestClient) -> None:

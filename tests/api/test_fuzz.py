@@ -20,9 +20,9 @@ import schemathesis
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from shotline.api import create_app
+from shotline.api.app import create_app
 from shotline.config import Settings
-from tests.conftest import KEY_A, KEY_B
+from tests.helpers.server import KEY_A, KEY_B
 
 EXAMPLES = int(os.environ.get("SHOTLINE_FUZZ_EXAMPLES", "60"))
 SEED = int(os.environ.get("SHOTLINE_FUZZ_SEED", "20261125"))

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shotline.config import Settings
-from tests.api.test_create_contract import assert_error
-from tests.conftest import AUTH_A, CREATE, KEY_A, task_count
+from tests.helpers.api import assert_error, task_count
+from tests.helpers.server import AUTH_A, CREATE, KEY_A
 
 JSON = {**AUTH_A, "Content-Type": "application/json"}
 
@@ -75,7 +75,7 @@ def test_a_body_that_arrives_too_slowly_is_408(tmp_path: Path) -> None:
     import httpx
     import uvicorn
 
-    from shotline.api import create_app
+    from shotline.api.app import create_app
 
     settings = Settings(data_dir=tmp_path / "data", api_keys=[KEY_A], embedded_worker=False, _env_file=None,
                         body_timeout_s=1.0)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import re
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -22,33 +21,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shotline.storage.signing import sign
-from tests.api.test_create_contract import OK, assert_error
-from tests.conftest import AUTH_A, AUTH_B, CREATE, RESULT
+from tests.helpers.api import NOBODY, VIDEO, assert_error, create, finish
+from tests.helpers.server import AUTH_A, AUTH_B, RESULT
 
 TASKS = "/v3/async/tasks"
-NOBODY = "00000000-0000-4000-8000-000000000000"
-VIDEO = b"\x00\x00\x00\x18ftypisom" + b"shotline-test-video" * 100
-
-
-def create(client: TestClient, headers: dict = AUTH_A) -> str:
-    r = client.post(CREATE, json=OK, headers=headers)
-    assert r.status_code == 200, r.text
-    return r.json()["task_id"]
-
-
-def finish(client: TestClient, task_id: str, content: bytes = VIDEO) -> None:
-    """Make a queued task SUCCEED with a real stored file, the way a worker does (claim, save, transition)."""
-    service = client.app.state.service
-    claimed = service.tasks.claim(task_id, "test-worker", 60)
-    assert claimed is not None
-    src = Path(tempfile.mkdtemp()) / "video.mp4"
-    src.write_bytes(content)
-    key = service.storage.save(task_id, src)
-    from shotline.schemas import TaskStatus
-
-    assert service.tasks.transition(task_id, TaskStatus.SUCCEED, owned_by="test-worker", result_key=key, progress=100)
-
-
 def id_operations(client: TestClient) -> list[tuple[str, str, str]]:
     """(method, path template, how the id is passed) for each authenticated operation taking a task id."""
     found = []

@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shotline.config import Settings
-from tests.api.test_create_contract import OK, assert_error
-from tests.conftest import AUTH_A, AUTH_B, CREATE, RESULT, LiveServer, task_count
+from tests.helpers.api import OK, assert_error, task_count
+from tests.helpers.server import AUTH_A, AUTH_B, CREATE, RESULT, LiveServer
 
 SHOTLINE = Path(sys.executable).parent / "shotline"
 
@@ -131,7 +131,7 @@ def test_revocation_holds_at_once_in_every_running_api_process(two_api_processes
 def apps(settings: Settings, n: int = 1, **changes: object) -> tuple[ExitStack, list[TestClient]]:
     """`n` API apps on the same settings (one database; on the scale backend, one Redis namespace)."""
     stack = ExitStack()
-    from shotline.api import create_app
+    from shotline.api.app import create_app
 
     changed = settings.model_copy(update=changes)
     return stack, [stack.enter_context(TestClient(create_app(changed))) for _ in range(n)]
@@ -201,7 +201,8 @@ def test_the_request_rate_bounds_polling(settings: Settings) -> None:
 
 def test_scale_out_api_processes_share_one_count_in_redis(request: pytest.FixtureRequest,
                                                           tmp_path: Path) -> None:
-    from tests.conftest import KEY_A, KEY_B, backend_overrides
+    from tests.helpers.backends import backend_overrides
+    from tests.helpers.server import KEY_A, KEY_B
 
     settings = Settings(data_dir=tmp_path / "data", api_keys=[KEY_A, KEY_B], embedded_worker=False,
                         _env_file=None, **backend_overrides(request, "scale"))
@@ -225,7 +226,7 @@ def test_embedded_counts_in_memory(settings: Settings) -> None:
 
 
 def test_an_unreachable_counter_store_lets_requests_through(settings: Settings) -> None:
-    from tests.conftest import free_port
+    from tests.helpers.services import free_port
 
     nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     stack, (client,) = apps(settings, rate_limit="1/min", rate_limit_storage=nowhere)
@@ -236,7 +237,7 @@ def test_an_unreachable_counter_store_lets_requests_through(settings: Settings) 
 
 @pytest.mark.parametrize("bad", ["fast", "3/fortnight"])
 def test_a_bad_rate_setting_stops_the_start(settings: Settings, bad: str) -> None:
-    from shotline.api import create_app
+    from shotline.api.app import create_app
 
     with pytest.raises(ValueError, match="N/s, N/min or N/h"):
         create_app(settings.model_copy(update={"rate_limit": bad}))

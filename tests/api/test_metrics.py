@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from shotline.config import Settings
-from tests.api.test_create_contract import OK
-from tests.conftest import AUTH_A, CREATE, RESULT, LiveServer, wait_terminal
+from tests.helpers.api import OK
+from tests.helpers.server import AUTH_A, CREATE, RESULT, LiveServer, wait_terminal
 
 CREATE_ROUTE = {"method": "POST", "route": CREATE}
 
@@ -73,7 +73,7 @@ def test_tasks_by_status_and_queue_depth_come_from_the_store(client: TestClient)
 
 
 def test_a_second_api_process_reports_the_same_tasks(settings: Settings, client: TestClient) -> None:
-    from shotline.api import create_app
+    from shotline.api.app import create_app
 
     for _ in range(2):
         client.post(CREATE, json=OK, headers=AUTH_A)
@@ -82,7 +82,7 @@ def test_a_second_api_process_reports_the_same_tasks(settings: Settings, client:
 
 
 def test_metrics_can_be_turned_off(settings: Settings) -> None:
-    from shotline.api import create_app
+    from shotline.api.app import create_app
 
     with TestClient(create_app(settings.model_copy(update={"metrics": False}))) as c:
         r = c.get("/metrics")

@@ -14,9 +14,9 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
-from shotline.schemas import TaskStatus
-from tests.api.test_create_contract import assert_error
-from tests.conftest import AUTH_A, AUTH_B, CREATE, KEY_A, KEY_B, RESULT, task_count
+from shotline.status import TaskStatus
+from tests.helpers.api import assert_error, task_count
+from tests.helpers.server import AUTH_A, AUTH_B, CREATE, KEY_A, KEY_B, RESULT
 
 VIDEOS = "/v1/videos"
 # Checks of the request alone do not depend on the backend: run them on the embedded one only.
@@ -121,8 +121,8 @@ def test_refusals_are_bad_request_errors_naming_the_field(oai: openai.OpenAI, cl
         oai.videos.create(**{k: v for k, v in body.items() if k in ("prompt", "model", "seconds", "size")},
                           extra_body={k: v for k, v in body.items() if k not in ("prompt", "model", "seconds", "size")})
     err = caught.value
-    assert err.status_code == 400 and err.body["reason"] == "INVALID_REQUEST_BODY"  # type: ignore[index]
-    assert err.body["metadata"]["field"] == field  # type: ignore[index]
+    assert err.status_code == 400 and err.code == "invalid_request_body"
+    assert err.param == field
     assert err.body["message"].startswith(f"{field}: ") and err.body["message"] in err.message  # type: ignore[index]
     assert task_count(client) == before
 
@@ -152,7 +152,7 @@ def test_json_type_errors_name_the_field(client: TestClient, body: dict, field: 
 def test_reference_images_are_refused(oai: openai.OpenAI, client: TestClient) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         oai.videos.create(prompt="x", input_reference=("ref.png", io.BytesIO(b"\x89PNG"), "image/png"))
-    assert caught.value.body["metadata"]["field"] == "input_reference"  # type: ignore[index]
+    assert caught.value.param == "input_reference"
     assert task_count(client) == 0
 
 
@@ -180,7 +180,7 @@ def test_idempotency_key_works_as_on_the_kling_route(oai: openai.OpenAI, client:
     assert again.id == first.id and task_count(client) == 1
     with pytest.raises(openai.ConflictError) as caught:
         oai.videos.create(prompt="a wolf", extra_headers={"Idempotency-Key": "k-1"})
-    assert caught.value.body["metadata"]["field"] == "Idempotency-Key"  # type: ignore[index]
+    assert caught.value.param == "Idempotency-Key"
 
 
 def test_queue_quota_is_the_keys(client: TestClient, oai: openai.OpenAI) -> None:
@@ -202,8 +202,8 @@ def test_wrong_or_missing_key_is_an_authentication_error(client: TestClient) -> 
                      lambda: bad.videos.retrieve("00000000-0000-0000-0000-000000000000")):
             with pytest.raises(openai.AuthenticationError) as caught:
                 call()
-            assert caught.value.body["reason"] == "UNAUTHORIZED"  # type: ignore[index]
-            assert caught.value.body["metadata"]["field"] == "Authorization"  # type: ignore[index]
+            assert caught.value.code == "unauthorized"
+            assert caught.value.param == "Authorization"
     assert_error(client.get(VIDEOS), 401, "UNAUTHORIZED", "Authorization")
     assert task_count(client) == 0
 
@@ -215,7 +215,7 @@ def test_another_keys_video_is_not_found(client: TestClient, oai: openai.OpenAI)
                      lambda: other.videos.download_content(video.id)):
             with pytest.raises(openai.NotFoundError) as caught:
                 call()
-            assert caught.value.body["metadata"]["field"] == "video_id"  # type: ignore[index]
+            assert caught.value.param == "video_id"
         assert [v.id for v in other.videos.list()] == []
     with pytest.raises(openai.NotFoundError):
         oai.videos.retrieve("no-such-id")
@@ -274,8 +274,7 @@ def test_statuses_progress_and_errors(client: TestClient, oai: openai.OpenAI) ->
     tasks.set_progress(video.id, "test-worker", 40)
     running = oai.videos.retrieve(video.id)
     assert (running.status, running.progress, running.completed_at) == ("in_progress", 40, None)
-    assert tasks.transition(video.id, TaskStatus.FAILED, owned_by="test-worker",
-                            reason="out of memory at 1280x720, 15 s: try a shorter duration")
+    assert tasks.fail(video.id, "out of memory at 1280x720, 15 s: try a shorter duration", owned_by="test-worker")
     failed = oai.videos.retrieve(video.id)
     assert failed.status == "failed" and failed.completed_at is not None and failed.error is not None
     assert (failed.error.code, failed.error.message) == ("generation_failed",
@@ -297,8 +296,7 @@ def complete(client: TestClient, task_id: str, data: bytes, tmp_path: Path) -> N
     src.write_bytes(data)
     assert service.tasks.claim(task_id, "test-worker", 30) is not None
     key = service.storage.save(task_id, src)
-    assert service.tasks.transition(task_id, TaskStatus.SUCCEED, owned_by="test-worker", result_key=key,
-                                    progress=100)
+    assert service.tasks.succeed(task_id, owned_by="test-worker", result_key=key)
 
 
 def test_content_is_the_stored_file_with_ranges(client: TestClient, oai: openai.OpenAI, tmp_path: Path) -> None:
@@ -312,7 +310,7 @@ def test_content_is_the_stored_file_with_ranges(client: TestClient, oai: openai.
     assert (done.status, done.progress) == ("completed", 100) and done.completed_at is not None
     with pytest.raises(openai.BadRequestError) as caught:
         oai.videos.download_content(video.id, variant="thumbnail")
-    assert caught.value.body["metadata"]["field"] == "variant"  # type: ignore[index]
+    assert caught.value.param == "variant"
     if client.app.state.settings.storage == "s3":
         # Object storage: a redirect to a presigned GET; the bytes and ranges come from the store.
         r = client.get(f"{VIDEOS}/{video.id}/content", headers=AUTH_A, follow_redirects=False)
@@ -355,7 +353,8 @@ def test_delete_cancels_a_queued_video_and_refuses_a_running_one(client: TestCli
     with pytest.raises(openai.ConflictError) as caught:
         oai.videos.delete(running.id)
     assert caught.value.response.headers["x-should-retry"] == "false"
-    assert caught.value.body["metadata"] == {"field": "video_id", "status": "in_progress"}  # type: ignore[index]
+    assert caught.value.param == "video_id"
+    assert caught.value.body["metadata"] == {"status": "in_progress"}  # type: ignore[index]
     after = tasks.get(running.id)
     assert after is not None and after.status is TaskStatus.PROCESSING and not after.cancel_requested
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.api.test_create_contract import OK, assert_error
-from tests.conftest import AUTH_A, AUTH_B, CREATE, RESULT, task_count
+from tests.helpers.api import OK, assert_error, task_count
+from tests.helpers.server import AUTH_A, AUTH_B, CREATE, RESULT
 
 TASKS = "/v3/async/tasks"
 

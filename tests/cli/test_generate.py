@@ -11,7 +11,8 @@ import av
 import pytest
 
 from shotline.cli.generate import parse_shot
-from tests.conftest import KEY_A, LiveServer, free_port
+from tests.helpers.server import KEY_A, LiveServer
+from tests.helpers.services import free_port
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from shotline.client import Shotline
-from tests.client.servers import cancel_everything, idle_server  # noqa: F401 (fixture)
-from tests.conftest import KEY_A, LiveServer, free_port
+from tests.helpers.idle import cancel_everything
+from tests.helpers.server import KEY_A, LiveServer
+from tests.helpers.services import free_port
 
 av = pytest.importorskip("av")
 SHOTLINE = str(Path(sys.executable).parent / "shotline")

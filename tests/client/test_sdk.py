@@ -22,8 +22,9 @@ from shotline.client import (
     TaskStatus,
     Unauthorized,
 )
-from tests.client.servers import LossyProxy
-from tests.conftest import KEY_A, KEY_B, LiveServer, free_port
+from tests.helpers.idle import LossyProxy
+from tests.helpers.server import KEY_A, KEY_B, LiveServer
+from tests.helpers.services import free_port
 
 av = pytest.importorskip("av")
 

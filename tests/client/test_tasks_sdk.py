@@ -20,8 +20,8 @@ from shotline.client import (
     VideoNotReady,
 )
 from shotline.client._core import Call, PollSchedule, RetryPolicy
-from tests.client.servers import cancel_everything, idle_server  # noqa: F401 (fixture)
-from tests.conftest import KEY_A, LiveServer
+from tests.helpers.idle import cancel_everything
+from tests.helpers.server import KEY_A, LiveServer
 
 
 @pytest.fixture(autouse=True)
@@ -126,7 +126,7 @@ def test_retry_policy_and_poll_schedule() -> None:
         RetryPolicy().start(call).wait_or_raise(response=answer(500))
     assert bug.value.status_code == 500
 
-    from shotline.schemas import TaskInfo, TaskResultResponse
+    from shotline.protocol.kling import TaskInfo, TaskResultResponse
 
     def at(eta: int) -> TaskResultResponse:
         return TaskResultResponse(task=TaskInfo(task_id="t", status=TaskStatus.PROCESSING, eta=eta))
@@ -144,7 +144,7 @@ def test_the_sdk_needs_no_server_code(idle_server: LiveServer) -> None:
     import sys
 
     blocked = ("fastapi", "starlette", "sqlalchemy", "alembic", "uvicorn", "torch", "diffusers", "av", "numpy",
-               "celery", "boto3", "shotline.api", "shotline.service", "shotline.store", "shotline.config")
+               "celery", "boto3", "shotline.api", "shotline.service", "shotline.db", "shotline.config")
     code = f"""
 import sys
 for name in {blocked!r}:

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from shotline.db import NewTask, TaskStore, WorkerRegistry, make_db, migrate
 from shotline.engines.ltx2 import LTX2Engine
-from shotline.schemas import CreateTaskRequest, TaskStatus
-from shotline.store import NewTask, TaskStore, make_engine, migrate
+from shotline.protocol.kling import CreateTaskRequest
+from shotline.status import TaskStatus
 from shotline.worker import Worker
 from tests.engines.conftest import engine_settings
 
@@ -48,7 +49,7 @@ class FaultyLTX2(LTX2Engine):
 
 @pytest.fixture
 def store(tmp_path: Path) -> TaskStore:
-    db = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    db = make_db(f"sqlite:///{tmp_path / 'db.sqlite'}")
     migrate(db)
     return TaskStore(db)
 
@@ -60,14 +61,14 @@ def submit(store: TaskStore, body: dict = BODY) -> str:
 
 
 def run_next(worker: Worker):
-    return worker.run_task(worker.store.claim_next(worker.worker_id, lease_s=30))
+    return worker.run_task(worker.tasks.claim_next(worker.worker_id, lease_s=30))
 
 
 @pytest.mark.parametrize("fault", ["oom", "nan"])
 def test_a_fault_at_step_k_fails_the_task_and_the_next_one_succeeds(tiny_models, store, tmp_path, fault) -> None:
     settings = engine_settings(tiny_models, "ltx2", data_dir=tmp_path / "data", steps=3)
     engine = FaultyLTX2(settings, fault)
-    worker = Worker(settings, engine=engine, store=store)
+    worker = Worker(settings, engine=engine, tasks=store)
     assert worker.load()
     first, second = submit(store), submit(store)
 
@@ -95,11 +96,11 @@ def test_damaged_weights_fail_tasks_until_they_are_fixed_and_the_worker_never_ex
     damaged = weights / "vae" / "diffusion_pytorch_model.safetensors"
     damaged.write_bytes(b"not a safetensors file")
     settings = engine_settings(tiny_models, "wan", model=str(weights), data_dir=tmp_path / "data")
-    worker = Worker(settings, store=store)
+    worker = Worker(settings, tasks=store)
 
     assert worker.load() is False  # recorded, not raised: the process stays up
     assert f"weights file {damaged} is damaged" in worker.load_error
-    (row,) = store.live_workers(max_age_s=60)
+    (row,) = WorkerRegistry(store.db).live(max_age_s=60)
     assert row.state == "failed" and str(damaged) in row.detail  # what /readyz shows
 
     first = submit(store, {**BODY, "sound": False})
@@ -109,4 +110,4 @@ def test_damaged_weights_fail_tasks_until_they_are_fixed_and_the_worker_never_ex
     shutil.copy(tiny_models["wan"] / "vae" / "diffusion_pytorch_model.safetensors", damaged)  # the operator fixes it
     second = submit(store)
     assert run_next(worker) is TaskStatus.SUCCEED, store.get(second).reason
-    assert worker.load_error is None and store.live_workers(max_age_s=60)[0].state == "ready"
+    assert worker.load_error is None and WorkerRegistry(store.db).live(max_age_s=60)[0].state == "ready"

@@ -7,8 +7,8 @@ import pytest
 
 from shotline.engines.base import plan_generation, split_frames
 from shotline.engines.specs import TINY
-from shotline.errors import InvalidRequest
-from shotline.schemas import CreateTaskRequest
+from shotline.errors import InputRejected
+from shotline.protocol.kling import CreateTaskRequest
 
 
 def plan(**body):
@@ -59,6 +59,6 @@ def test_check_inputs_refuses_too_long_a_shot() -> None:
 
     short = replace(TINY, max_generation_frames=8 * 10 + 1)
     p = plan_generation(CreateTaskRequest(prompt="x", duration=5).normalized(), short, seed=0)
-    with pytest.raises(InvalidRequest) as e:
+    with pytest.raises(InputRejected) as e:
         short.check_inputs(p)
     assert e.value.field == "duration" and "at most 3 s" in e.value.message

@@ -12,7 +12,7 @@ import pytest
 from shotline.engines.base import GenerationPlan, ModelLoadError, ShotPlan, plan_generation
 from shotline.engines.registry import create_engine
 from shotline.errors import GenerationStopped
-from shotline.schemas import CreateTaskRequest
+from shotline.protocol.kling import CreateTaskRequest
 from tests.engines.conftest import engine_settings
 
 

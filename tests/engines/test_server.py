@@ -12,8 +12,8 @@ import httpx
 import pytest
 import torch  # noqa: F401
 
-from tests.conftest import CREATE, LiveServer, wait_terminal
 from tests.engines.conftest import server_env
+from tests.helpers.server import CREATE, LiveServer, wait_terminal
 
 CASES = {
     "16x9-sound": {"prompt": "a red fox runs through snow", "duration": 3, "aspect_ratio": "16:9", "sound": True},

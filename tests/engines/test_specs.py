@@ -9,8 +9,8 @@ from shotline.config import Settings
 from shotline.engines.base import plan_generation
 from shotline.engines.registry import get_spec, names, spec_for
 from shotline.engines.specs import LTX2, WAN
-from shotline.errors import InvalidRequest
-from shotline.schemas import CreateTaskRequest
+from shotline.errors import InputRejected
+from shotline.protocol.kling import CreateTaskRequest
 
 
 def plan(spec, **body):
@@ -66,7 +66,7 @@ def test_settings_choose_preset_and_steps() -> None:
 def test_wan_without_an_audio_model_refuses_sound_at_submit() -> None:
     silent = spec_for("wan", Settings(_env_file=None))
     silent.check_inputs(plan(silent, prompt="x", sound=False))
-    with pytest.raises(InvalidRequest) as e:
+    with pytest.raises(InputRejected) as e:
         silent.check_inputs(plan(silent, prompt="x", sound=True))
     assert e.value.field == "sound" and "SHOTLINE_AUDIO_MODEL" in e.value.message
     assert spec_for("wan", Settings(_env_file=None, audio_model="some/dir")).sound_available

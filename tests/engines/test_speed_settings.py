@@ -9,7 +9,7 @@ import pytest
 
 from shotline.config import Settings
 from shotline.engines.base import ModelLoadError, plan_generation
-from shotline.schemas import CreateTaskRequest
+from shotline.protocol.kling import CreateTaskRequest
 
 torch = pytest.importorskip("torch")
 

@@ -8,7 +8,7 @@ import pytest
 from shotline.config import Settings
 from shotline.engines.base import GenerationPlan, ShotPlan, plan_generation
 from shotline.errors import GenerationStopped
-from shotline.schemas import CreateTaskRequest
+from shotline.protocol.kling import CreateTaskRequest
 
 
 @pytest.fixture(scope="module")

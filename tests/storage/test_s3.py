@@ -67,7 +67,7 @@ def test_names_from_outside_never_become_keys(bucket, tmp_path: Path) -> None:
 
 
 def test_unreachable_store_is_reported_not_ready(tmp_path: Path) -> None:
-    from tests.services import free_port
+    from tests.helpers.services import free_port
 
     s3 = S3Storage(bucket="b", prefix="", endpoint_url=f"http://127.0.0.1:{free_port()}", region="us-east-1",
                    work_dir=tmp_path)

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from shotline.schemas import GenerationRequest, ShotRequest, TaskStatus
-from shotline.store import NewTask, TaskStore, make_engine, migrate
-from tests.services import create_database, drop_database, require_postgres
+from shotline.db import NewTask, TaskStore, make_db, migrate
+from shotline.request import GenerationRequest, ShotRequest
+from shotline.status import TaskStatus
+from tests.helpers.services import create_database, drop_database, require_postgres
 
 REQ = GenerationRequest(shots=[ShotRequest(prompt="a", duration=5)], duration=5, cfg_scale=0.5,
                         aspect_ratio="16:9", sound=False, negative_prompt="")
@@ -23,7 +24,7 @@ def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[TaskStore]:
     else:
         require_postgres()
         url = create_database()
-    engine = make_engine(url)
+    engine = make_db(url)
     migrate(engine)
     yield TaskStore(engine)
     engine.dispose()

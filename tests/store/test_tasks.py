@@ -9,9 +9,10 @@ import sys
 import pytest
 from sqlalchemy import update
 
-from shotline.schemas import GenerationRequest, ShotRequest, TaskStatus
-from shotline.store import NewTask, TaskStore, make_engine, migrate
-from shotline.store.models import Task
+from shotline.db import NewTask, TaskStore, make_db, migrate, recover_orphans
+from shotline.db.models import Task
+from shotline.request import GenerationRequest, ShotRequest
+from shotline.status import TaskStatus
 
 REQ = GenerationRequest(shots=[ShotRequest(prompt="a", duration=5)], duration=5, cfg_scale=0.5,
                         aspect_ratio="16:9", sound=False, negative_prompt="")
@@ -19,7 +20,7 @@ REQ = GenerationRequest(shots=[ShotRequest(prompt="a", duration=5)], duration=5,
 
 @pytest.fixture
 def store(tmp_path) -> TaskStore:
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    engine = make_db(f"sqlite:///{tmp_path / 'db.sqlite'}")
     migrate(engine)
     return TaskStore(engine)
 
@@ -35,7 +36,8 @@ def test_terminal_states_never_change(store: TaskStore, terminal: TaskStatus) ->
     tid = new(store)
     claimed = store.claim(tid, "w1", lease_s=30)
     assert claimed is not None and claimed.status is TaskStatus.PROCESSING
-    assert store.transition(tid, terminal, owned_by="w1", reason="r" if terminal is TaskStatus.FAILED else "")
+    assert store.fail(tid, "r", owned_by="w1") if terminal is TaskStatus.FAILED else \
+        store.transition(tid, terminal, owned_by="w1")
     for target in TaskStatus:
         assert not store.transition(tid, target), target
     assert store.claim(tid, "w2", lease_s=30) is None
@@ -51,7 +53,7 @@ def test_queued_cannot_jump_to_succeed(store: TaskStore) -> None:
 def test_a_worker_that_lost_its_claim_cannot_finish(store: TaskStore) -> None:
     tid = new(store)
     store.claim(tid, "w1", lease_s=30)
-    assert store._requeue(tid, "w1", count_attempt=True)
+    assert store.requeue(tid, "w1", count_attempt=True)
     store.claim(tid, "w2", lease_s=30)
     assert not store.transition(tid, TaskStatus.SUCCEED, owned_by="w1")
     assert store.transition(tid, TaskStatus.SUCCEED, owned_by="w2")
@@ -78,10 +80,10 @@ def test_orphans_are_requeued_then_failed_after_max_attempts(store: TaskStore) -
     tid = new(store)
     for attempt in (1, 2):
         assert store.claim(tid, f"w{attempt}", lease_s=30).attempts == attempt
-        assert store.recover_orphans(lambda w: w == f"w{attempt}", max_attempts=3) == [(tid, TaskStatus.QUEUED)]
+        assert recover_orphans(store, lambda w: w == f"w{attempt}", max_attempts=3) == [(tid, TaskStatus.QUEUED)]
         assert store.get(tid).status is TaskStatus.QUEUED
     store.claim(tid, "w3", lease_s=30)
-    assert store.recover_orphans(lambda w: True, max_attempts=3) == [(tid, TaskStatus.FAILED)]
+    assert recover_orphans(store, lambda w: True, max_attempts=3) == [(tid, TaskStatus.FAILED)]
     task = store.get(tid)
     assert task.status is TaskStatus.FAILED and "3 times" in task.reason
 
@@ -93,7 +95,7 @@ def test_expired_lease_is_recovered_live_one_is_not(store: TaskStore) -> None:
     with store.session() as s:
         s.execute(update(Task).where(Task.id == dead).values(lease_expires_ms=1))
         s.commit()
-    assert store.recover_orphans(lambda w: False, max_attempts=3) == [(dead, TaskStatus.QUEUED)]
+    assert recover_orphans(store, lambda w: False, max_attempts=3) == [(dead, TaskStatus.QUEUED)]
     assert store.get(live).status is TaskStatus.PROCESSING
 
 
@@ -109,9 +111,9 @@ def test_migrations_match_the_models(tmp_path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from shotline.store.models import Base
+    from shotline.db.models import Base
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'm.sqlite'}")
+    engine = make_db(f"sqlite:///{tmp_path / 'm.sqlite'}")
     migrate(engine)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)

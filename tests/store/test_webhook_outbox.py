@@ -13,9 +13,10 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from shotline.config import Settings
-from shotline.schemas import GenerationRequest, ShotRequest, TaskStatus
-from shotline.store import NewTask, TaskStore, WebhookOutbox, make_engine, migrate
-from tests.services import create_database, drop_database, require_postgres
+from shotline.db import NewTask, TaskStore, WebhookOutbox, make_db, migrate
+from shotline.request import GenerationRequest, ShotRequest
+from shotline.status import TaskStatus
+from tests.helpers.services import create_database, drop_database, require_postgres
 
 REQ = GenerationRequest(shots=[ShotRequest(prompt="a", duration=5)], duration=5, cfg_scale=0.5,
                         aspect_ratio="16:9", sound=False, negative_prompt="")
@@ -34,7 +35,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def store(db_url: str) -> TaskStore:
-    engine = make_engine(db_url)
+    engine = make_db(db_url)
     migrate(engine)
     return TaskStore(engine)
 
@@ -46,10 +47,10 @@ def new(store: TaskStore, webhook: str | None = "https://8.8.8.8/hook", owner: s
 
 
 def test_each_status_change_of_a_webhook_task_queues_one_event(store: TaskStore) -> None:
-    outbox = WebhookOutbox(store.engine)
+    outbox = WebhookOutbox(store.db)
     done, canceled, plain = new(store), new(store), new(store, webhook=None)
     assert store.claim(done, "w1", lease_s=30)
-    assert store.transition(done, TaskStatus.SUCCEED, owned_by="w1", progress=100)
+    assert store.succeed(done, owned_by="w1")
     assert not store.transition(done, TaskStatus.FAILED)  # a refused change announces nothing
     assert store.transition(canceled, TaskStatus.CANCELED)
     assert store.claim(plain, "w1", lease_s=30) and store.transition(plain, TaskStatus.SUCCEED, owned_by="w1")
@@ -75,14 +76,14 @@ def test_the_event_is_rolled_back_with_the_change(store: TaskStore) -> None:
     finally:
         event.remove(Session, "before_commit", fail_on_commit)
     assert store.get(tid).status is TaskStatus.QUEUED
-    assert WebhookOutbox(store.engine).count() == 0
+    assert WebhookOutbox(store.db).count() == 0
 
 
 def test_concurrent_senders_never_claim_the_same_delivery(store: TaskStore, db_url: str) -> None:
     ids = [new(store) for _ in range(40)]
     for tid in ids:
         store.transition(tid, TaskStatus.CANCELED)
-    senders = [WebhookOutbox(make_engine(db_url)) for _ in range(4)]  # like four API processes
+    senders = [WebhookOutbox(make_db(db_url)) for _ in range(4)]  # like four API processes
     claims: list[list[str]] = [[] for _ in senders]
     start = threading.Barrier(len(senders))
 
@@ -99,13 +100,13 @@ def test_concurrent_senders_never_claim_the_same_delivery(store: TaskStore, db_u
     everything = [c for per in claims for c in per]
     assert len(everything) == len(set(everything)) == 40
     # A claimed row is leased: nobody can take it again until the lease runs out.
-    assert WebhookOutbox(store.engine).claim_due(100, lease_s=600) == []
+    assert WebhookOutbox(store.db).claim_due(100, lease_s=600) == []
 
 
 def test_a_claim_whose_lease_ran_out_is_taken_again_and_the_stale_one_cannot_settle(store: TaskStore) -> None:
     tid = new(store)
     store.transition(tid, TaskStatus.CANCELED)
-    outbox = WebhookOutbox(store.engine)
+    outbox = WebhookOutbox(store.db)
     [stale] = outbox.claim_due(10, lease_s=0)  # a sender that died mid-send
     [fresh] = outbox.claim_due(10, lease_s=600)
     assert fresh.id == stale.id and fresh.attempts == 2
@@ -118,16 +119,15 @@ def test_a_claim_whose_lease_ran_out_is_taken_again_and_the_stale_one_cannot_set
 
 def test_the_sender_rechecks_the_address_at_send_time(tmp_path: Path) -> None:
     """A URL that resolves into the private network by the time it is sent (DNS rebinding) is not called."""
-    from shotline.api.app import build_service
-    from shotline.webhooks.sender import WebhookSender
-    from tests.webhook_receiver import Receiver
+    from shotline.api.app import build_service, webhook_sender
+    from tests.helpers.webhook_receiver import Receiver
 
     settings = Settings(data_dir=tmp_path / "data", embedded_worker=False, _env_file=None,
                         webhook_retry_schedule_s=[0])
     service, _ = build_service(settings)
     key, _raw = service.keys.create("hooks")
     receiver = Receiver()
-    sender = WebhookSender(service, WebhookOutbox(service.tasks.engine))
+    sender = webhook_sender(service)
     try:
         # Stored as if its name had resolved to a public address at submit.
         tid = new(service.tasks, webhook=receiver.url("/ok"), owner=key.id)
@@ -136,7 +136,7 @@ def test_the_sender_rechecks_the_address_at_send_time(tmp_path: Path) -> None:
     finally:
         sender.stop()
         receiver.close()
-    [row] = WebhookOutbox(service.tasks.engine).for_task(tid)
+    [row] = WebhookOutbox(service.tasks.db).for_task(tid)
     assert (row.state, row.attempts) == ("failed", 2), row
     assert row.last_error.startswith("refused: the host '127.0.0.1' is a loopback"), row.last_error
     assert receiver.on("/ok") == []

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import av
 import httpx
 import pytest
 
-from tests.conftest import AUTH_A, KEY_A, LiveServer
+from tests.helpers.server import AUTH_A, KEY_A, LiveServer
 from tests.web.conftest import HOW_TO_INSTALL
 
 try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import LiveServer
+from tests.helpers.server import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "src" / "shotline" / "web"

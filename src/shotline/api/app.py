@@ -10,35 +10,44 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from shotline import __version__
-from shotline.api import errors, metrics
+from shotline.api import errors, files, health, metrics, web
+from shotline.api.kling import router as kling
+from shotline.api.kling.serving import KlingServing
 from shotline.api.limits import BodyLimits
+from shotline.api.openai import router as openai
 from shotline.api.openapi import document_errors
 from shotline.api.request_id import RequestId
-from shotline.api.routes import files, health, kling, openai_videos, tasks, web
 from shotline.config import Settings
+from shotline.db import DispatchLog, KeyStore, TaskStore, WebhookOutbox, WorkerRegistry, make_db, migrate
 from shotline.queue import Queue, make_queue
 from shotline.service import Service
 from shotline.storage import from_settings as storage_from_settings
-from shotline.store import KeyStore, TaskStore, WebhookOutbox, make_engine, migrate
 from shotline.webhooks.sender import WebhookSender
 
 log = logging.getLogger("shotline.api")
 
 
 def build_service(settings: Settings) -> tuple[Service, Queue]:
-    db = make_engine(settings.resolved_database_url)
+    db = make_db(settings.resolved_database_url)
     migrate(db)
-    tasks = TaskStore(db)
     storage = storage_from_settings(settings)
     storage.ensure()
-    queue = make_queue(settings, tasks)
-    return Service(settings=settings, tasks=tasks, keys=KeyStore(db), storage=storage, queue=queue), queue
+    queue = make_queue(settings, DispatchLog(db))
+    return Service(settings=settings, tasks=TaskStore(db), keys=KeyStore(db), workers=WorkerRegistry(db),
+                   storage=storage, queue=queue), queue
+
+
+def webhook_sender(service: Service) -> WebhookSender:
+    """The outbox's sender, rendering each event as the Kling task-result body."""
+    kling = KlingServing(service)
+    return WebhookSender(service.settings, WebhookOutbox(service.tasks.db), tasks=service.tasks, keys=service.keys,
+                         render=lambda task, base_url: kling.result_of(task, base_url).model_dump(mode="json"))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     service, queue = build_service(settings)
-    webhooks = WebhookSender(service, WebhookOutbox(service.tasks.engine))
+    webhooks = webhook_sender(service)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -66,8 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.webhooks = webhooks
     errors.install(app)
     app.include_router(kling.router)
-    app.include_router(tasks.router)
-    app.include_router(openai_videos.router)
+    app.include_router(openai.router)
     app.include_router(files.router)
     app.include_router(health.router)
     web.install(app)  # the playground at `/`
@@ -75,30 +83,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        timeout_s=settings.body_timeout_s)
     metrics.install(app, settings, service)  # /metrics, and request counts outside the body limits
     app.add_middleware(RequestId)  # outermost: every answer carries X-Request-Id
-    _document_errors_not_422(app)
-    document_errors(app)
+    document_errors(app)  # every error answer in /openapi.json, in its API's shape (never FastAPI's 422)
     return app
-
-
-def _document_errors_not_422(app: FastAPI) -> None:
-    """FastAPI documents a 422 for every route with parameters; Shotline answers 400 in the contract's
-    shape instead (see api/errors.py), so the document must say that."""
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            schema = FastAPI.openapi(app)
-            for path in schema.get("paths", {}).values():
-                for operation in path.values():
-                    responses = operation.get("responses", {})
-                    if responses.pop("422", None) is not None and "400" not in responses:
-                        responses["400"] = {
-                            "description": "Invalid request; `metadata.field` names the field",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
-                        }
-            components = schema.get("components", {}).get("schemas", {})
-            components.pop("HTTPValidationError", None)
-            components.pop("ValidationError", None)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -13,19 +13,14 @@ here. Slow *headers* are not timed by uvicorn: deployments facing the internet p
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
-from shotline.errors import InvalidRequest, PayloadTooLarge, ShotlineError, UnsupportedMediaType
+from shotline.api.errors import error_bytes
+from shotline.errors import APIError, InvalidRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from shotline.protocol.openai import FORM_TYPES, OPENAI_PREFIX
 
 Scope = dict[str, Any]
-FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
-
-
-class RequestTimeout(ShotlineError):
-    status_code = 408
-    reason = "INVALID_REQUEST_BODY"
 
 
 def json_depth(body: bytes) -> int:
@@ -54,8 +49,8 @@ def json_depth(body: bytes) -> int:
 
 
 class BodyLimits:
-    def __init__(self, app: Any, max_bytes: int, prefixes: tuple[str, ...] = ("/v3/", "/v1/"),
-                 form_prefixes: tuple[str, ...] = ("/v1/",), *, max_depth: int = 32, timeout_s: float = 30.0) -> None:
+    def __init__(self, app: Any, max_bytes: int, prefixes: tuple[str, ...] = ("/v3/", OPENAI_PREFIX),
+                 form_prefixes: tuple[str, ...] = (OPENAI_PREFIX,), *, max_depth: int = 32, timeout_s: float = 30.0) -> None:
         self.app, self.max_bytes, self.prefixes, self.form_prefixes = app, max_bytes, prefixes, form_prefixes
         self.max_depth, self.timeout_s = max_depth, timeout_s
 
@@ -70,7 +65,7 @@ class BodyLimits:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await _refuse(send, PayloadTooLarge(self._too_large(), field="body"))
+            await _refuse(scope, send, PayloadTooLarge(self._too_large(), field="body"))
             return
         body, more = b"", True
         deadline = time.monotonic() + self.timeout_s
@@ -78,7 +73,7 @@ class BodyLimits:
             try:
                 message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
             except TimeoutError:
-                await _refuse(send, RequestTimeout(
+                await _refuse(scope, send, RequestTimeout(
                     f"body: did not arrive within {self.timeout_s:g} s; send the whole body at once", field="body"))
                 return
             if message["type"] == "http.disconnect":
@@ -86,7 +81,7 @@ class BodyLimits:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_bytes:
-                await _refuse(send, PayloadTooLarge(self._too_large(), field="body"))
+                await _refuse(scope, send, PayloadTooLarge(self._too_large(), field="body"))
                 return
         # A cancel has no body; anything with a body must say it is JSON (or, on the OpenAI API, whose
         # official client posts forms, a form).
@@ -96,7 +91,7 @@ class BodyLimits:
                 else ("application/json",)
             if media not in allowed:
                 await _refuse(
-                    send,
+                    scope, send,
                     UnsupportedMediaType(
                         f"Content-Type: must be {' or '.join(allowed)}, got {media or 'none'}", field="Content-Type"
                     ),
@@ -105,7 +100,7 @@ class BodyLimits:
         is_json = headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
         refusal = self._check_json(body) if is_json else None
         if refusal is not None:
-            await _refuse(send, refusal)
+            await _refuse(scope, send, refusal)
             return
 
         sent = False
@@ -119,7 +114,7 @@ class BodyLimits:
 
         await self.app(scope, replay, send)
 
-    def _check_json(self, body: bytes) -> ShotlineError | None:
+    def _check_json(self, body: bytes) -> APIError | None:
         if not body:
             return None
         try:
@@ -134,8 +129,8 @@ class BodyLimits:
         return f"body: must be at most {self.max_bytes} bytes"
 
 
-async def _refuse(send: Any, err: ShotlineError) -> None:
-    payload = json.dumps(err.to_body()).encode()
+async def _refuse(scope: Scope, send: Any, err: APIError) -> None:
+    payload = error_bytes(scope["path"], err)
     await send({
         "type": "http.response.start",
         "status": err.status_code,

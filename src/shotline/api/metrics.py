@@ -31,8 +31,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from shotline.config import Settings
+from shotline.db.stats import StatsStore
 from shotline.service import Service
-from shotline.store.stats import StatsStore
 
 log = logging.getLogger("shotline.api")
 
@@ -139,7 +139,7 @@ def install(app: FastAPI, settings: Settings, service: Service) -> None:
     if not settings.metrics:
         return
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(StatsStore(service.tasks.engine)))
+    registry.register(StoreCollector(StatsStore(service.tasks.db)))
     app.state.metrics_registry = registry
     app.include_router(router)
     app.add_middleware(HttpMetrics, registry=registry)

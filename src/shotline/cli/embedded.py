@@ -17,7 +17,7 @@ class EmbeddedServer:
     def __init__(self, settings: Settings) -> None:
         import uvicorn
 
-        from shotline.api import create_app
+        from shotline.api.app import create_app
 
         self.api_key = "sk-embedded-" + secrets.token_urlsafe(24)
         settings = settings.model_copy(update={"api_keys": [*settings.api_keys, self.api_key]})

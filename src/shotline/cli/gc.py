@@ -22,14 +22,14 @@ def gc(
     ahead_s: Annotated[int, typer.Option(help="Act as if this many seconds had passed (to preview or test).")] = 0,
 ) -> None:
     """Delete videos older than SHOTLINE_RESULT_TTL_S and tasks older than SHOTLINE_TASK_TTL_S."""
+    from shotline.db import TaskStore, make_db, migrate
+    from shotline.db.connect import now_ms
     from shotline.retention import collect_garbage
     from shotline.storage import from_settings as storage_from_settings
-    from shotline.store import TaskStore, make_engine, migrate
-    from shotline.store.db import now_ms
 
     settings = build_settings(data_dir=data_dir, database_url=database_url, storage=storage, s3_bucket=s3_bucket,
                               s3_endpoint_url=s3_endpoint_url)
-    db = make_engine(settings.resolved_database_url)
+    db = make_db(settings.resolved_database_url)
     migrate(db)
     report = collect_garbage(settings, TaskStore(db), storage_from_settings(settings), now_ms=now_ms() + ahead_s * 1000)
     err.print(f"removed {report.results_deleted} expired video(s), {report.tasks_deleted} expired task(s), "

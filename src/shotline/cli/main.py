@@ -61,7 +61,7 @@ def serve(
     its own worker; with --queue celery, workers are separate `shotline worker` processes."""
     import uvicorn
 
-    from shotline.api import create_app
+    from shotline.api.app import create_app
     from shotline.logs import setup_logging
 
     settings = _settings(host=host, port=port, engine=engine, model=model, data_dir=data_dir,
@@ -81,10 +81,10 @@ def serve(
 
 
 def _key_store(data_dir: Path | None):
-    from shotline.store import KeyStore, make_engine, migrate
+    from shotline.db import KeyStore, make_db, migrate
 
     settings = _settings(data_dir=data_dir)
-    db = make_engine(settings.resolved_database_url)
+    db = make_db(settings.resolved_database_url)
     migrate(db)
     return KeyStore(db)
 
@@ -126,7 +126,7 @@ def keys_webhook_secret(
     data_dir: DataDir = None,
 ) -> None:
     """Print the secret that signs a key's webhooks (Standard Webhooks `whsec_…`)."""
-    from shotline.store.keys import key_id_for
+    from shotline.db.keys import key_id_for
 
     store = _key_store(data_dir)
     configured = key_id in {key_id_for(raw) for raw in _settings(data_dir=data_dir).api_keys}
@@ -144,7 +144,7 @@ def keys_list(data_dir: DataDir = None) -> None:
     """List keys: ids, names and limits, never the keys."""
     import datetime as dt
 
-    from shotline.store.keys import key_id_for
+    from shotline.db.keys import key_id_for
 
     table = Table("id", "name", "rate", "max queued", "created", "revoked")
     listed = set()
@@ -170,8 +170,8 @@ def keys_revoke(key_id: str, data_dir: DataDir = None) -> None:
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None) -> None:
     """Bring the database schema to the latest migration (also done on every start)."""
-    from shotline.store import make_engine, migrate
+    from shotline.db import make_db, migrate
 
     settings = _settings(data_dir=data_dir)
-    migrate(make_engine(settings.resolved_database_url))
+    migrate(make_db(settings.resolved_database_url))
     err.print("database schema is up to date")

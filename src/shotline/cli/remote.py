@@ -62,7 +62,7 @@ def exit_code(e: ShotlineError) -> Exit:
     for classes, code in checks:
         if isinstance(e, classes):
             return code
-    if isinstance(e, ConnectionFailed) or e.status_code >= 500:
+    if isinstance(e, ConnectionFailed) or (e.status_code or 0) >= 500:
         return Exit.UNAVAILABLE
     return Exit.TASK_FAILED  # TaskFailed and anything else about the task itself
 
@@ -76,7 +76,7 @@ def describe(e: ShotlineError) -> str:
         message += " (pass --api-key or set SHOTLINE_API_KEY)"
     elif isinstance(e, RateLimited) and e.retry_after is not None and "retry after" not in message:
         message += f" (retry after {e.retry_after:g} s)"
-    elif e.status_code >= 500 and not isinstance(e, ConnectionFailed):
+    elif (e.status_code or 0) >= 500 and not isinstance(e, ConnectionFailed):
         message = f"the server answered {e.status_code}: {message}"
     return " ".join(message.split())  # one line whatever the server sent
 

@@ -28,7 +28,8 @@ from shotline.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from shotline.schemas import CreateTaskRequest, Extra, Shot, TaskListResponse, TaskResultResponse, TaskStatus
+from shotline.protocol.kling import CreateTaskRequest, Extra, Shot, TaskListResponse, TaskResultResponse
+from shotline.status import TaskStatus
 
 __all__ = [
     "AsyncShotline", "AsyncTaskPage", "AsyncVideos", "Conflict", "ConnectionFailed", "CreateFields",

@@ -5,11 +5,12 @@ differ only in `time.sleep` versus `await asyncio.sleep`."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import random
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -19,16 +20,16 @@ import httpx
 from pydantic import ValidationError
 
 from shotline.errors import Conflict, ConnectionFailed, ShotlineError, error_from_body
-from shotline.schemas import (
-    AspectRatio,
+from shotline.protocol.kling import (
     CreateTaskRequest,
     CreateTaskResponse,
     Extra,
     Shot,
     TaskListResponse,
     TaskResultResponse,
-    TaskStatus,
 )
+from shotline.request import AspectRatio
+from shotline.status import TaskStatus
 from shotline.validation import invalid_request
 
 log = logging.getLogger("shotline.client")
@@ -68,7 +69,7 @@ class CreateFields(TypedDict, total=False):
 class TaskFailed(ShotlineError):
     """`create_and_poll` ended with a FAILED or CANCELED task; `.result` holds the final answer."""
 
-    status_code = 200  # every HTTP call succeeded; the generation did not
+    # Not an APIError: every HTTP call succeeded, the generation did not (no status_code).
     reason = "TASK_FAILED"
 
     def __init__(self, result: TaskResultResponse) -> None:
@@ -256,6 +257,20 @@ class PollSchedule:
         if result.task.eta > 0:
             wait = min(wait, max(self.interval, float(result.task.eta)))
         return wait
+
+
+def report(on_progress: Callable[[TaskResultResponse], object] | None, result: TaskResultResponse) -> None:
+    """Hand a poll's result to the caller's `on_progress` (the sync client)."""
+    if on_progress is not None:
+        on_progress(result)
+
+
+async def areport(on_progress: Callable[[TaskResultResponse], object] | None, result: TaskResultResponse) -> None:
+    """`report` for the async client, whose `on_progress` may also be a coroutine function."""
+    if on_progress is not None:
+        returned = on_progress(result)
+        if inspect.isawaitable(returned):
+            await returned
 
 
 def succeeded_or_raise(result: TaskResultResponse) -> TaskResultResponse:

@@ -1,11 +1,12 @@
-"""The asyncio client: the same surface as `Shotline`, every call awaited. The rules (requests, parsing,
-retries, polling) live in `_core`, shared with the sync client."""
+"""The client's calls, written once. This file (asyncio: `AsyncShotline`) is the source; sync_client.py
+(`Shotline`) is made from it by unasync (scripts/make_sync_client.py: `async`/`await` dropped, `Async*` names and
+httpx's async methods mapped to their sync twins), as httpcore makes its sync half, so the two never drift:
+a test regenerates it and compares. The rules (requests, parsing, retries, polling) live in `_core`."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import time
+from asyncio import sleep
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any, Self, Unpack
@@ -15,11 +16,15 @@ import httpx
 from shotline.client import _core
 from shotline.client._core import Call, CreateFields, PageData
 from shotline.errors import Conflict, Forbidden
-from shotline.schemas import CreateTaskRequest, TaskResultResponse, TaskStatus
+from shotline.protocol.kling import CreateTaskRequest, TaskResultResponse
+from shotline.status import TaskStatus
 
 
 class AsyncShotline:
-    """`async with AsyncShotline(base_url, api_key) as client: await client.videos.create_and_poll(...)`."""
+    """A Shotline (or hosted Kling v3.0 Pro) server. `base_url` and `api_key` default to the environment's
+    SHOTLINE_BASE_URL and SHOTLINE_API_KEY. Every call retries connection errors, 429 and 502–504 up to
+    `max_retries` times (all of them are safe to repeat); errors are the classes of `shotline.errors`.
+    Use it as a context manager (`with`, or `async with` for AsyncShotline), or call `close()`."""
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
                  timeout: float | httpx.Timeout | None = None, max_retries: int = _core.DEFAULT_MAX_RETRIES,
@@ -44,7 +49,7 @@ class AsyncShotline:
                 if response.is_success:
                     return response
                 wait = attempts.wait_or_raise(response=response)
-            await asyncio.sleep(wait)
+            await sleep(wait)
 
     async def _download(self, call: Call, path: Path) -> Path:
         attempts = self._config.attempts(call)
@@ -64,7 +69,7 @@ class AsyncShotline:
                 wait = attempts.wait_or_raise(response=response)
             except httpx.TransportError as error:
                 wait = attempts.wait_or_raise(error=error)
-            await asyncio.sleep(wait)
+            await sleep(wait)
 
     async def close(self) -> None:
         if self._owns_http:
@@ -78,13 +83,17 @@ class AsyncShotline:
 
 
 class AsyncVideos:
-    """As `Videos`, awaited. `on_progress` may be a plain function or a coroutine function."""
+    """Text-to-video tasks: `create`, `retrieve`, `poll`, `create_and_poll`, `cancel`, `list`, `download`.
+    (AsyncVideos: every call awaited, and `on_progress` may be a plain function or a coroutine function.)"""
 
     def __init__(self, client: AsyncShotline) -> None:
         self._client = client
 
     async def create(self, request: CreateTaskRequest | Mapping[str, Any] | None = None, *,
                      idempotency_key: str | None = None, **fields: Unpack[CreateFields]) -> str:
+        """Submit a task and return its task_id. Fields as in the API (prompt or multi_prompt, duration,
+        cfg_scale, aspect_ratio, sound, negative_prompt, extra) plus `seed`; checked locally first. Every
+        create carries an Idempotency-Key (yours, or a fresh one), so a retry never makes a second task."""
         call = _core.create_call(request, fields, idempotency_key)
         return _core.parse_task_id(await self._client._send(call))
 
@@ -92,6 +101,8 @@ class AsyncVideos:
         return _core.parse_result(await self._client._send(_core.result_call(task_id)))
 
     async def cancel(self, task_id: str) -> TaskResultResponse:
+        """Cancel a task (a queued one never starts; a running one stops at its next step). A task that had
+        already ended raises Conflict, unless it was this call's own lost first try that canceled it."""
         try:
             return _core.parse_result(await self._client._send(_core.cancel_call(task_id)))
         except Conflict as err:
@@ -100,6 +111,7 @@ class AsyncVideos:
             raise
 
     async def list(self, *, status: TaskStatus | str | None = None, limit: int = 20) -> AsyncTaskPage:
+        """The key's tasks, newest first, `limit` a page. Iterating the page walks every later page too."""
         return await self._page(_core.list_call(status, limit, None), status, limit)
 
     async def _page(self, call: Call, status: TaskStatus | str | None, limit: int) -> AsyncTaskPage:
@@ -109,28 +121,29 @@ class AsyncVideos:
     async def poll(self, task_id: str, *, on_progress: Callable[[TaskResultResponse], object] | None = None,
                    interval: float = 0.5, max_interval: float = 5.0,
                    timeout: float | None = None) -> TaskResultResponse:
+        """Wait until the task is terminal and return its last result (whatever the status)."""
         schedule = _core.PollSchedule(interval, max_interval)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             result = await self.retrieve(task_id)
-            if on_progress is not None:
-                returned = on_progress(result)
-                if inspect.isawaitable(returned):
-                    await returned
+            await _core.areport(on_progress, result)
             if result.task.status.is_terminal:
                 return result
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"task {task_id} still {result.task.status.value} after {timeout} s")
-            await asyncio.sleep(schedule.delay(result))
+            await sleep(schedule.delay(result))
 
     async def create_and_poll(self, request: CreateTaskRequest | Mapping[str, Any] | None = None, *,
                               on_progress: Callable[[TaskResultResponse], object] | None = None,
                               timeout: float | None = None, idempotency_key: str | None = None,
                               **fields: Unpack[CreateFields]) -> TaskResultResponse:
+        """Create, wait, return the final result; raises TaskFailed unless the task SUCCEEDed."""
         task_id = await self.create(request, idempotency_key=idempotency_key, **fields)
         return _core.succeeded_or_raise(await self.poll(task_id, on_progress=on_progress, timeout=timeout))
 
     async def download(self, task: TaskResultResponse | str, path: str | Path) -> Path:
+        """Save a finished task's mp4 to `path` (whole or not at all). Given a task_id, it fetches a fresh
+        signed URL; given a result whose URL has expired, it fetches a fresh one once."""
         result = await self.retrieve(task) if isinstance(task, str) else task
         try:
             return await self._client._download(_core.download_call(result), Path(path))
@@ -142,7 +155,8 @@ class AsyncVideos:
 
 
 class AsyncTaskPage:
-    """One page of tasks; `async for task in page` walks this page and every later one."""
+    """One page of tasks (`.tasks`, `.next_cursor`); iterate it (`for`, or `async for` on AsyncTaskPage) to
+    walk this page and every later one."""
 
     def __init__(self, videos: AsyncVideos, data: PageData) -> None:
         self._videos, self._data = videos, data

@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shotline.errors import GenerationError, InvalidRequest
-from shotline.schemas import GenerationRequest
+from shotline.errors import InputRejected, ModelLoadError  # noqa: F401  (engines import ModelLoadError from here)
+from shotline.request import GenerationRequest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -61,23 +61,23 @@ class EngineSpec:
     def check_inputs(self, plan: GenerationPlan) -> None:
         """Refuse a plan this engine cannot run, naming the request field and the allowed range."""
         if plan.sound and not self.sound_available:
-            raise InvalidRequest(
+            raise InputRejected(
                 f"sound: engine {self.name} on this server has no text-to-audio model, so it cannot make sound; "
                 "send sound=false (the operator can enable sound with SHOTLINE_AUDIO_MODEL)",
                 field="sound",
             )
         if plan.aspect_ratio not in self.resolutions:
             allowed = ", ".join(self.resolutions)
-            raise InvalidRequest(
+            raise InputRejected(
                 f"aspect_ratio: engine {self.name} serves {allowed}, got {plan.aspect_ratio}", field="aspect_ratio"
             )
         for shot in plan.shots:
             if shot.frames < 1:
-                raise InvalidRequest(f"multi_prompt: shot {shot.index + 1} would have no frames", field="multi_prompt")
+                raise InputRejected(f"multi_prompt: shot {shot.index + 1} would have no frames", field="multi_prompt")
             if shot.generation_frames > self.max_generation_frames:
                 longest = (self.max_generation_frames - 1) // self.fps
                 field_name = "multi_prompt" if plan.multi_shot else "duration"
-                raise InvalidRequest(
+                raise InputRejected(
                     f"{field_name}: engine {self.name} makes at most {longest} s per shot at {self.fps} fps, "
                     f"got {shot.frames / self.fps:g} s",
                     field=field_name,
@@ -170,11 +170,6 @@ class ShotOutput:
     audio: np.ndarray | None = None  # float32 [channels, samples] from the shot's start; may run past its end
     sample_rate: int = 0
     info: dict[str, str] = field(default_factory=dict)
-
-
-class ModelLoadError(GenerationError):
-    """The weights could not be loaded; `str(err)` names the path and the fix. A worker gives it as the reason
-    for each task it claims until a later load succeeds."""
 
 
 class Engine(abc.ABC):

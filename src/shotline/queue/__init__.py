@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from shotline.config import Settings
-    from shotline.store import TaskStore
+    from shotline.db import DispatchLog
 
 
 class Queue(Protocol):
@@ -25,11 +25,11 @@ class Queue(Protocol):
         """"ok", or why the queue cannot be reached (for /readyz)."""
 
 
-def make_queue(settings: Settings, tasks: TaskStore) -> Queue:
+def make_queue(settings: Settings, dispatch: DispatchLog) -> Queue:
     if settings.queue == "celery":
         from shotline.queue.celery_queue import CeleryQueue
 
-        return CeleryQueue(settings, tasks)
+        return CeleryQueue(settings, dispatch)
     from shotline.queue.inprocess import InProcessQueue
 
     return InProcessQueue(settings)

@@ -17,7 +17,7 @@ from celery import Celery
 from shotline.config import Settings
 
 if TYPE_CHECKING:
-    from shotline.store import TaskStore
+    from shotline.db import DispatchLog
 
 log = logging.getLogger("shotline.queue")
 TASK_NAME = "shotline.run"
@@ -47,9 +47,9 @@ class CeleryQueue:
     # How often the API process writes the "message sent" stamps of the tasks it dispatched, in one UPDATE.
     MARK_EVERY_S = 0.1
 
-    def __init__(self, settings: Settings, tasks: TaskStore) -> None:
+    def __init__(self, settings: Settings, dispatch: DispatchLog) -> None:
         self.settings = settings
-        self.tasks = tasks
+        self.dispatch = dispatch
         self.app = make_celery(settings)
         self._sent: list[str] = []
         self._sent_lock = threading.Lock()
@@ -79,7 +79,7 @@ class CeleryQueue:
         if not self.send([task_id]):
             return
         if self._marker is None:  # no marking thread (a worker handing a task back): stamp now
-            self.tasks.mark_dispatched([task_id])
+            self.dispatch.mark_dispatched([task_id])
             return
         with self._sent_lock:
             self._sent.append(task_id)
@@ -95,7 +95,7 @@ class CeleryQueue:
         with self._sent_lock:
             ids, self._sent = self._sent, []
         try:
-            self.tasks.mark_dispatched(ids)
+            self.dispatch.mark_dispatched(ids)
         except Exception:
             with self._sent_lock:
                 self._sent = ids + self._sent
@@ -130,9 +130,9 @@ class CeleryQueue:
         already-sent ones only when the broker's queue is empty while they still wait (their message was
         lost). Returns how many were sent."""
         backlog = self.backlog()
-        ids = self.tasks.needing_dispatch(self.settings.redispatch_s, resend=backlog == 0)
+        ids = self.dispatch.needing_dispatch(self.settings.redispatch_s, resend=backlog == 0)
         if ids and self.send(ids):
-            self.tasks.mark_dispatched(ids)
+            self.dispatch.mark_dispatched(ids)
             log.info("re-sent %d task message(s)", len(ids))
             return len(ids)
         return 0

@@ -17,6 +17,7 @@ from typing import Any
 from celery import signals
 
 from shotline.config import Settings
+from shotline.db import DispatchLog
 from shotline.queue.celery_queue import TASK_NAME, CeleryQueue
 from shotline.worker import Worker
 
@@ -25,7 +26,7 @@ log = logging.getLogger("shotline.worker")
 
 def run_worker(settings: Settings, name: str | None = None) -> None:
     worker = Worker(settings)
-    queue = CeleryQueue(settings, worker.store)
+    queue = CeleryQueue(settings, DispatchLog(worker.tasks.db))
     worker.on_requeue = queue.notify
     app = queue.app
 
@@ -38,7 +39,7 @@ def run_worker(settings: Settings, name: str | None = None) -> None:
     def maintenance() -> None:
         from shotline.retention import PeriodicGc
 
-        gc = PeriodicGc(settings, worker.store, worker.storage)
+        gc = PeriodicGc(settings, worker.tasks, worker.storage)
         last_recover = 0.0
         while not worker.stopping.wait(min(settings.heartbeat_s, settings.redispatch_s / 2)):
             try:
@@ -66,4 +67,4 @@ def run_worker(settings: Settings, name: str | None = None) -> None:
         app.worker_main(argv=argv)
     finally:
         worker.stopping.set()
-        worker.store.worker_heartbeat(worker.worker_id, state="stopped")
+        worker.workers.heartbeat(worker.worker_id, state="stopped")

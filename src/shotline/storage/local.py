@@ -13,15 +13,19 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-_KEY = re.compile(r"^[0-9a-f-]{36}\.mp4$")
-_TASK = re.compile(r"^[0-9a-f-]{36}$")
+from shotline.ids import is_task_id
+
 _NAME = re.compile(r"^[0-9A-Za-z._-]{1,128}$")
 
 
 def check_task_id(task_id: str) -> str:
-    if not _TASK.match(task_id):
+    if not is_task_id(task_id):
         raise ValueError(f"not a task id: {task_id!r}")
     return task_id
+
+
+def _is_key(name: str) -> bool:
+    return name.endswith(".mp4") and is_task_id(name.removesuffix(".mp4"))
 
 
 def check_checkpoint_name(name: str) -> str:
@@ -41,23 +45,21 @@ class LocalStorage:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def save(self, task_id: str, src: Path) -> str:
-        key = f"{task_id}.mp4"
-        if not _KEY.match(key):
-            raise ValueError(f"not a task id: {task_id!r}")
+        key = f"{check_task_id(task_id)}.mp4"
         self.ensure()
         os.replace(src, self.root / key)
         return key
 
     def locate(self, key: str, ttl_s: int) -> Path | None:
         """Where to read a stored video: a local file (None if it is gone)."""
-        if not _KEY.match(key):
+        if not _is_key(key):
             return None
         p = self.root / key
         return p if p.is_file() else None
 
     def delete(self, key: str) -> None:
         """Remove a stored video (retention); a key that is gone already is fine."""
-        if _KEY.match(key):
+        if _is_key(key):
             (self.root / key).unlink(missing_ok=True)
 
     def stored_results(self) -> Iterator[tuple[str, float]]:
@@ -65,7 +67,7 @@ class LocalStorage:
         if not self.root.is_dir():
             return
         for p in self.root.iterdir():
-            if _KEY.match(p.name):
+            if _is_key(p.name):
                 try:
                     yield p.name, p.stat().st_mtime
                 except FileNotFoundError:

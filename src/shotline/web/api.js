@@ -7,7 +7,26 @@ export const API = {
   result: "/v3/async/task-result",
   tasks: "/v3/async/tasks",
 };
-export const TERMINAL = new Set(["TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED", "TASK_STATUS_CANCELED"]);
+// The statuses that never change, as the server declares them (shotline/status.py, published in
+// /openapi.json as TaskStatus's `x-terminal`): the page keeps no list of its own. Filled by loadStatuses().
+export const TERMINAL = new Set();
+let statusesLoading = null;
+
+export function loadStatuses() {
+  statusesLoading ??= fetch("/openapi.json")
+    .then((response) => {
+      if (!response.ok) throw new ApiError(response.status, null, null);
+      return response.json();
+    })
+    .then((doc) => {
+      for (const status of doc.components.schemas.TaskStatus["x-terminal"]) TERMINAL.add(status);
+    })
+    .catch((err) => {
+      statusesLoading = null; // the next poll asks again
+      throw err;
+    });
+  return statusesLoading;
+}
 export const STATUS_LABEL = {
   TASK_STATUS_QUEUED: "Queued",
   TASK_STATUS_PROCESSING: "Generating",

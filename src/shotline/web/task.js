@@ -1,6 +1,6 @@
 // One task at a time in the result panel: poll its result, show status and progress, play the video.
 
-import { API, ApiError, STATUS_LABEL, TERMINAL, api } from "./api.js";
+import { API, ApiError, STATUS_LABEL, TERMINAL, api, loadStatuses } from "./api.js";
 import { $, el } from "./dom.js";
 import { clearErrors, showApiError } from "./fielderrors.js";
 import { loadHistory, recalled } from "./history.js";
@@ -29,6 +29,7 @@ export function watch(taskId, { justCreated = false } = {}) {
 async function poll(token, failures) {
   let body;
   try {
+    await loadStatuses();
     body = await api("GET", `${API.result}?task_id=${encodeURIComponent(watching.taskId)}`);
   } catch (err) {
     if (token !== watching.token) return;

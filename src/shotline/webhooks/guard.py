@@ -16,11 +16,9 @@ import socket
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
+from shotline.errors import UnsafeUrl
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class UnsafeUrl(ValueError):
-    """The URL may not be called; the message says why, for the client."""
 
 
 def is_public(ip: Address) -> bool:

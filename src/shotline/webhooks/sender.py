@@ -1,6 +1,6 @@
 """Drains the webhook outbox: a thread in each API process, started and stopped with the app.
 
-Workers never send: they only write outbox rows with their status changes (store/webhooks.py), so a slow
+Workers never send: they only write outbox rows with their status changes (db/webhooks.py), so a slow
 or dead receiver cannot delay generation. Each round claims a few due deliveries (a lease, so several API
 processes never send the same one at once), sends each task's in the order they happened and different
 tasks side by side, and settles each one: delivered on a 2xx, else rescheduled along
@@ -19,6 +19,7 @@ import json
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -27,20 +28,26 @@ import httpx
 from standardwebhooks import Webhook
 
 from shotline import __version__
-from shotline.schemas import TaskStatus
-from shotline.service import Service
-from shotline.store.webhooks import Delivery, WebhookOutbox
-from shotline.webhooks.guard import UnsafeUrl, check
+from shotline.config import Settings
+from shotline.db import KeyStore, TaskRecord, TaskStore
+from shotline.db.webhooks import Delivery, WebhookOutbox
+from shotline.errors import UnsafeUrl
+from shotline.status import TaskStatus
+from shotline.webhooks.guard import check
 
 log = logging.getLogger("shotline.webhooks")
 
 BATCH = 8  # deliveries claimed per round, and the threads that send them
 
+# Renders a task as the body its API answers with (the Kling task-result), video links made for a base URL.
+Render = Callable[[TaskRecord, str], dict[str, Any]]
+
 
 class WebhookSender:
-    def __init__(self, service: Service, outbox: WebhookOutbox) -> None:
-        self.service, self.outbox = service, outbox
-        self.settings = service.settings
+    def __init__(self, settings: Settings, outbox: WebhookOutbox, *, tasks: TaskStore, keys: KeyStore,
+                 render: Render) -> None:
+        self.settings, self.outbox = settings, outbox
+        self.tasks, self.keys, self._render = tasks, keys, render
         # A claim must outlast the round that sends it: at worst one task's whole batch, one after another.
         self.lease_s = BATCH * self.settings.webhook_timeout_s + 30
         self._stopping = threading.Event()
@@ -131,7 +138,7 @@ class WebhookSender:
 
     def _attempt(self, delivery: Delivery) -> str | None:
         """Send once; None when the receiver answered 2xx, else what went wrong."""
-        secret = self.service.keys.webhook_secret(delivery.owner)
+        secret = self.keys.webhook_secret(delivery.owner)
         if secret is None:
             return f"the API key {delivery.owner} has no webhook secret"
         try:
@@ -161,7 +168,7 @@ class WebhookSender:
         """The task-result body (as GET /v3/async/task-result answers) as of the event: a fresh signed
         video_url, but the status, progress and reason the task had when the event happened."""
         recorded = delivery.payload["data"]
-        task = self.service.tasks.get(delivery.task_id)
+        task = self.tasks.get(delivery.task_id)
         if task is None:  # deleted since: what was recorded is all there is
             return recorded
         snap = recorded["task"]
@@ -169,4 +176,4 @@ class WebhookSender:
         at_event = replace(task, status=status, progress=snap["progress_percent"], reason=snap["reason"])
         if not status.is_terminal:
             at_event = replace(at_event, finished_at_ms=None, result_key=None)
-        return self.service.result_of(at_event, self.base_url).model_dump(mode="json")
+        return self._render(at_event, self.base_url)
