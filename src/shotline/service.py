@@ -24,6 +24,7 @@ from shotline.schemas import (
     SEED_MAX,
     CreateTaskRequest,
     DebugInfo,
+    GenerationRequest,
     ResultExtra,
     TaskInfo,
     TaskListResponse,
@@ -165,7 +166,8 @@ class Service:
         """The task-result body for a task already read (webhooks render their payload with it)."""
         return self._result_of(task, base_url)
 
-    def _result_of(self, task: TaskRecord, base_url: str, ahead: int | None = None) -> TaskResultResponse:
+    def _result_of(self, task: TaskRecord, base_url: str, ahead: int | None = None,
+                   with_request: bool = False) -> TaskResultResponse:
         videos = []
         if task.status is TaskStatus.SUCCEED and task.result_key:
             videos.append(
@@ -176,6 +178,10 @@ class Service:
         labels.setdefault("engine", task.engine)
         if task.engine == self.spec.name and self.spec.notice:
             labels.setdefault("notice", self.spec.notice)
+        if ahead is not None and task.status is TaskStatus.QUEUED:
+            labels["tasks_ahead"] = ahead  # running or queued before it: what a progress display shows
+        if with_request:
+            labels["request"] = request_fields(task.request)
         return TaskResultResponse(
             task=TaskInfo(
                 task_id=task.id,
@@ -244,7 +250,7 @@ class Service:
         rows = self.tasks.list_page(owner, status=wanted, limit=limit + 1, before=before)
         page, more = rows[:limit], len(rows) > limit
         return TaskListResponse(
-            tasks=[self._result_of(t, base_url) for t in page],
+            tasks=[self._result_of(t, base_url, with_request=True) for t in page],
             next_cursor=encode_cursor(page[-1]) if more and page else None,
         )
 
@@ -285,6 +291,19 @@ class Service:
         except Exception as err:
             checks["worker"] = f"unknown: {type(err).__name__}"
         return checks
+
+
+def request_fields(request: GenerationRequest) -> dict[str, object]:
+    """A task's request in the create body's own fields (what a list shows, and what "use these settings
+    again" resubmits); the owner's own data, so only in the owner's list."""
+    fields: dict[str, object] = {"duration": request.duration, "aspect_ratio": request.aspect_ratio,
+                                 "sound": request.sound, "cfg_scale": request.cfg_scale,
+                                 "negative_prompt": request.negative_prompt}
+    if request.multi_shot:
+        fields["multi_prompt"] = [s.model_dump(exclude_none=True) for s in request.shots]
+    else:
+        fields["prompt"] = request.shots[0].prompt
+    return fields
 
 
 def _checked_task_id(task_id: str | None) -> str:
