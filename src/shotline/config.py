@@ -151,8 +151,9 @@ class Settings(BaseSettings):
     # behind busy threads (measured: submit p99 713 ms at 200 req/s on PostgreSQL; 0.5 ms: under 25 ms).
     api_switch_interval_s: float = Field(0.0005, gt=0, le=0.1)
     log_level: str = "INFO"
-    # json: one JSON object per line (ts, level, logger, message, request_id, task_id); text: for a terminal.
-    log_format: Literal["json", "text"] = "json"
+    # json: one JSON object per line (ts, level, logger, message, request_id, task_id); text: one line a
+    # person reads; auto: text when stderr is a terminal, json otherwise (a service manager, a pipe, a file).
+    log_format: Literal["auto", "json", "text"] = "auto"
 
     @field_validator("api_keys", mode="before")
     @classmethod
