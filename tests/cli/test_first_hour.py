@@ -269,7 +269,7 @@ def test_serve_at_a_terminal_banner_and_readable_logs(tmp_path: Path) -> None:
                      "2 in SHOTLINE_API_KEYS"):
         assert expected in text, text
     assert '{"ts"' not in text and TRACEBACK not in text
-    assert re.search(r"^\d\d:\d\d:\d\d INFO +shotline\.", text, re.M), text  # a text log line
+    assert re.search(r"^\d\d:\d\d:\d\d INFO +shotline\.", text, re.MULTILINE), text  # a text log line
 
 
 def test_serve_on_a_busy_port_is_one_line_and_exit_8(tmp_path: Path) -> None:
@@ -279,8 +279,9 @@ def test_serve_on_a_busy_port_is_one_line_and_exit_8(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         run = run_in_terminal("serve", "--port", str(port), env={"SHOTLINE_DATA_DIR": str(tmp_path)}, timeout=120)
     assert run.code == 8, run.text
-    assert run.lines == [f"error: port {port} on 127.0.0.1 is already in use (another `shotline serve`?); stop "
-                         "it, or choose another port with --port or SHOTLINE_PORT"]
+    expected = (f"error: port {port} on 127.0.0.1 is already in use (another `shotline serve`?); stop it, or "
+                "choose another port with --port or SHOTLINE_PORT")
+    assert run.lines == [expected]
 
 
 def test_serve_logs_json_when_not_a_terminal() -> None:

@@ -32,10 +32,12 @@ def _key_store(data_dir: Path | None, database_url: str | None):
 def keys_create(
     name: Annotated[str, typer.Option(metavar="LABEL", help="A label for the key.")] = "",
     rate: Annotated[str | None, typer.Option(
-        metavar="RATE", help="Task creations this key may make, e.g. 60/min, 5/s, 500/h (default: SHOTLINE_RATE_LIMIT).",
+        metavar="RATE",
+        help="Task creations this key may make, e.g. 60/min, 5/s, 500/h (default: SHOTLINE_RATE_LIMIT).",
     )] = None,
     max_queued: Annotated[int | None, typer.Option(
-        min=1, metavar="N", help="Tasks this key may have queued or running at once (default: SHOTLINE_MAX_QUEUED_PER_KEY).",
+        min=1, metavar="N",
+        help="Tasks this key may have queued or running at once (default: SHOTLINE_MAX_QUEUED_PER_KEY).",
     )] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
@@ -62,7 +64,8 @@ def keys_create(
 @keys_app.command("webhook-secret")
 def keys_webhook_secret(
     key_id: KeyId,
-    rotate: Annotated[bool, typer.Option("--rotate", help="Replace it; webhooks sign with the new one at once.")] = False,
+    rotate: Annotated[bool, typer.Option(
+        "--rotate", help="Replace it; webhooks sign with the new one at once.")] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:

@@ -173,7 +173,7 @@ def _steps(settings: Any) -> int | None:
         from shotline.engines.registry import spec_for
 
         return settings.steps or spec_for(settings.engine, settings).default_steps or None
-    except Exception:
+    except Exception:  # noqa: BLE001 (only a detail of the display)
         return None
 
 

@@ -12,13 +12,13 @@ import typer
 from typer.core import TyperGroup
 
 from shotline.cli import style
-from shotline.cli.style import click_errors
 from shotline.cli.admin import db_app, keys_app
 from shotline.cli.gc import gc
 from shotline.cli.generate import generate
 from shotline.cli.models import models_app
 from shotline.cli.remote import Exit, err
 from shotline.cli.serve import serve
+from shotline.cli.style import click_errors
 from shotline.cli.tasks import tasks_app
 from shotline.cli.worker import worker
 
@@ -88,7 +88,7 @@ def main(args: list[str] | None = None) -> None:
     except (typer.Abort, getattr(click_errors, "Abort", typer.Abort), KeyboardInterrupt):
         err.print("interrupted")
         code = Exit.INTERRUPTED
-    except Exception as e:  # a bug: still one line, with the way to see more
+    except Exception as e:  # noqa: BLE001 (a bug: still one line, with the way to see more)
         if os.environ.get("SHOTLINE_TRACEBACK"):
             traceback.print_exc()
         err.print(f"[red]error:[/red] unexpected {type(e).__name__}: {e} (a bug; SHOTLINE_TRACEBACK=1 shows where)",

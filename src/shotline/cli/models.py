@@ -26,8 +26,10 @@ NEXT_STEP = {
 
 @models_app.command("tiny")
 def tiny(
-    engine: Annotated[str, typer.Argument(metavar="ENGINE", help="ltx2, wan, or stable-audio (the text-to-audio model wan uses).")],
-    directory: Annotated[Path, typer.Argument(metavar="DIRECTORY", help="Where to write it (created; must be empty).")],
+    engine: Annotated[str, typer.Argument(
+        metavar="ENGINE", help="ltx2, wan, or stable-audio (the text-to-audio model wan uses).")],
+    directory: Annotated[Path, typer.Argument(
+        metavar="DIRECTORY", help="Where to write it (created; must be empty).")],
 ) -> None:
     """Write a tiny random-weight pipeline of ENGINE into DIRECTORY in the real on-disk format, to smoke-test a
     deployment's loading path without downloading weights. Its output is noise; on a CPU add SHOTLINE_PRESET=test

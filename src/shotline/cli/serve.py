@@ -9,7 +9,6 @@ import threading
 import time
 from typing import Annotated, Any
 
-import typer
 from rich.console import Console
 
 from shotline.cli.models import ModelPath
@@ -108,7 +107,7 @@ def count_keys(settings: Settings, application: Any) -> str:
     configured = len(settings.api_keys)
     try:
         stored = sum(1 for k in application.state.service.keys.list() if not k.revoked)
-    except Exception:  # the banner must not stop a server whose key store answers later
+    except Exception:  # noqa: BLE001 (the banner must not stop a server whose key store answers later)
         stored = 0
     if not configured and not stored:
         return "none yet: `shotline keys create --name me` (or SHOTLINE_API_KEYS)"
@@ -139,7 +138,7 @@ def report_engine(settings: Settings, application: Any) -> None:
     while True:
         try:
             worker = application.state.service.readiness().get("worker", "")
-        except Exception:
+        except Exception:  # noqa: BLE001 (asked again next round)
             worker = ""
         if worker == "ok":
             err.print(f"  [green]engine {settings.engine} loaded[/green] in {time.monotonic() - started:.1f} s: "

@@ -37,7 +37,8 @@ tasks_app = typer.Typer(help="Tasks on a running server: list, show, cancel, dow
 
 out = Console(highlight=False)
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (the API's own shape) for scripts.")]
-TaskId = Annotated[str, typer.Argument(metavar="TASK_ID", help="The task id, whole or a unique prefix (e.g. d1928c92).")]
+TaskId = Annotated[str, typer.Argument(metavar="TASK_ID",
+                                       help="The task id, whole or a unique prefix (e.g. d1928c92).")]
 FULL_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 STATUS_STYLE = {"queued": "cyan", "processing": "yellow", "succeed": "green", "failed": "red", "canceled": "dim"}
 
