@@ -246,7 +246,7 @@ def test_serve_at_a_terminal_banner_and_readable_logs(tmp_path: Path) -> None:
     seen = b""
     try:
         deadline = time.monotonic() + 300
-        while b"loaded" not in seen and time.monotonic() < deadline and proc.poll() is None:
+        while b"ready at" not in seen and time.monotonic() < deadline and proc.poll() is None:
             if select.select([primary], [], [], 1)[0]:
                 seen += os.read(primary, 65536)
         os.killpg(proc.pid, signal.SIGINT)
@@ -264,9 +264,10 @@ def test_serve_at_a_terminal_banner_and_readable_logs(tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         os.close(primary)
     text = ANSI.sub("", seen.decode(errors="replace"))
-    for expected in (f"http://127.0.0.1:{port}", f"playground  http://127.0.0.1:{port}/",
-                     f"API docs    http://127.0.0.1:{port}/docs", "engine tiny loaded", str(tmp_path / "data"),
-                     "2 in SHOTLINE_API_KEYS"):
+    for expected in (f"listening   http://127.0.0.1:{port}", f"playground  http://127.0.0.1:{port}/",
+                     f"API docs    http://127.0.0.1:{port}/docs", "engine      tiny (loading",
+                     "engine tiny loaded in", f"ready at http://127.0.0.1:{port}/",
+                     f"data        {tmp_path / 'data'}", "keys        2 in SHOTLINE_API_KEYS, 0 in the database"):
         assert expected in text, text
     assert '{"ts"' not in text and TRACEBACK not in text
     assert re.search(r"^\d\d:\d\d:\d\d INFO +shotline\.", text, re.MULTILINE), text  # a text log line

@@ -129,7 +129,7 @@ def print_banner(settings: Settings, application: Any) -> None:
     ]
     err.print("[bold]Shotline[/bold] is starting")
     for name, value in rows:
-        err.print(f"  {name:<11}{value}", soft_wrap=True)
+        err.print(f"  {name:<12}{value}", soft_wrap=True)
 
 
 def report_engine(settings: Settings, application: Any) -> None:

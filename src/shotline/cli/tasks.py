@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shotline.cli.progress import Display, Phases
@@ -129,19 +130,26 @@ def list_tasks(
         err.print("no tasks" + (f" with status {status.value}" if status else ""))
         return
     # Ids whole and never cut (they are what every other command takes); the prompt gets what is left.
-    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
-    table.add_column("task_id", no_wrap=True, min_width=36)
-    table.add_column("status", no_wrap=True)
-    table.add_column("age", no_wrap=True, justify="right")
-    table.add_column("dur", no_wrap=True, justify="right")
-    table.add_column("ratio", no_wrap=True)
-    table.add_column("prompt", no_wrap=True, overflow="ellipsis", ratio=1)
+    rows = []
     for t in tasks:
         prompt, duration, ratio = _what(t)
         word = status_word(t)
         shown = f"{word} {t.task.progress_percent}%" if word == "processing" else word
-        table.add_row(t.task.task_id, f"[{STATUS_STYLE.get(word, 'white')}]{shown}[/]",
-                      _age(t.extra.debug_info.submit_time_ms), duration, ratio, prompt)
+        rows.append((t.task.task_id, word, shown, _age(t.extra.debug_info.submit_time_ms), duration, ratio, prompt))
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
+    used = 0
+    for i, name in enumerate(("task_id", "status", "age", "dur", "ratio")):
+        width = max(len(name), *(len(r[i + 1 if i else 0]) for r in rows))
+        table.add_column(name, no_wrap=True, min_width=width, justify="right" if name in ("age", "dur") else "left")
+        used += width + 2
+    table.add_column("prompt", no_wrap=True)
+    # The prompt is cut here, to what the terminal has left: squeezed by rich instead, the narrow columns
+    # would vanish before it shrank.
+    room = max(8, out.size.width - used)
+    for task_id, word, shown, age, duration, ratio, prompt in rows:
+        prompt = prompt if len(prompt) <= room else prompt[:room - 1] + "…"
+        table.add_row(task_id, f"[{STATUS_STYLE.get(word, 'white')}]{shown}[/]", age, duration, ratio,
+                      escape(prompt))
     out.print(table)
 
 
