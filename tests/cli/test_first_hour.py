@@ -10,13 +10,16 @@ import socket
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
 
 from shotline.client import AsyncShotline, Shotline, Unauthorized
 from tests.cli.terminal import SHOTLINE, TerminalRun, run_in_terminal
-from tests.conftest import KEY_A, LiveServer, free_port
+from tests.conftest import AUTH_A, CREATE, KEY_A, RESULT, LiveServer, free_port
+
+TASKS = "/v3/async/tasks"
 
 TRACEBACK = "Traceback"
 
@@ -102,10 +105,12 @@ def test_a_bad_command_line_is_one_line_too() -> None:
 
 
 def test_save_failure_names_the_download_command(live_server: LiveServer, tmp_path: Path) -> None:
-    """The video is made, then cannot be written (a read-only directory): one line, exit 7, and how to
-    get it from the server."""
-    if os.geteuid() == 0:
-        target = Path("/proc/version")  # root can write anywhere a test can make; /proc refuses even root
+    """The video is made, then cannot be written: one line, exit 7, and how to get it from the server. As
+    root (CI), /proc passes the up-front check (root may write anywhere) and refuses the file itself; as
+    another user, a read-only directory is refused before anything is submitted (exit 2)."""
+    root = os.geteuid() == 0
+    if root:
+        target = Path("/proc/shotline-test.mp4")
     else:
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
@@ -113,12 +118,51 @@ def test_save_failure_names_the_download_command(live_server: LiveServer, tmp_pa
     run = run_in_terminal("generate", "a fox", "--duration", "3", "-o", str(target), env={
         "SHOTLINE_BASE_URL": live_server.base_url, "SHOTLINE_API_KEY": KEY_A}, timeout=300)
     assert TRACEBACK not in run.raw
-    if run.code == 2:  # refused before any work: also right, and the line says why
-        assert len(errors(run)) == 1 and "-o" in errors(run)[0]
+    (line,) = errors(run)
+    if not root:
+        assert run.code == 2 and "-o: cannot write into" in line
         return
     assert run.code == 7, run.text
-    (line,) = errors(run)
-    assert "could not save the video" in line and "shotline tasks download" in line
+    task_id = re.search(r"shotline tasks download ([0-9a-f-]{36}) -o PATH", line).group(1)
+    assert line.startswith(f"error: could not save the video to {target}")
+    with Shotline(live_server.base_url, KEY_A) as client:  # and that command's task has the video
+        assert client.videos.retrieve(task_id).videos
+
+
+def test_phases_from_the_servers_percent() -> None:
+    """The worker counts steps + 1 units per shot and reports 99 % when all are done (worker.Progress)."""
+    from shotline.cli.progress import Phases
+    from shotline.client import TaskResultResponse
+
+    def result(status: str, percent: int = 0, **extra: object) -> TaskResultResponse:
+        return TaskResultResponse.model_validate({"task": {"task_id": "t", "status": f"TASK_STATUS_{status}",
+                                                           "progress_percent": percent}, "extra": extra})
+
+    two_shots = Phases(shots=2, steps=8)  # 18 units; the percent is int(99 * units / 18)
+    assert two_shots.of(result("QUEUED", tasks_ahead=2)) == ("queued", "2 ahead")
+    assert two_shots.of(result("QUEUED", tasks_ahead=0)) == ("queued", "")
+    assert two_shots.of(result("PROCESSING", 0)) == ("generating", "shot 1/2 · step 1/8")
+    assert two_shots.of(result("PROCESSING", 99 * 3 // 18)) == ("generating", "shot 1/2 · step 4/8")
+    assert two_shots.of(result("PROCESSING", 99 * 8 // 18)) == ("encoding", "shot 1/2")
+    assert two_shots.of(result("PROCESSING", 99 * 10 // 18)) == ("generating", "shot 2/2 · step 2/8")
+    assert two_shots.of(result("PROCESSING", 99)) == ("encoding", "")
+    assert Phases(shots=3).of(result("PROCESSING", 50)) == ("generating", "shot 2/3")  # steps unknown: remote
+
+
+def test_the_api_says_how_many_are_ahead_and_what_each_task_was(client: Any) -> None:
+    """What the CLI's phases and lists read: extra.tasks_ahead on a queued result, extra.request in lists."""
+    ids = [client.post(CREATE, headers=AUTH_A, json={"prompt": f"queued {n}", "duration": 3 + n}).json()["task_id"]
+           for n in range(3)]
+    ahead = [client.get(RESULT, headers=AUTH_A, params={"task_id": i}).json()["extra"]["tasks_ahead"] for i in ids]
+    assert ahead == [0, 1, 2]  # no worker here: all wait, in order
+    client.post(CREATE, headers=AUTH_A, json={"multi_prompt": [{"prompt": "a clock shows 10:30", "duration": 1},
+                                                              {"prompt": "b"}], "duration": 4, "aspect_ratio": "1:1"})
+    listed = client.get(TASKS, headers=AUTH_A).json()["tasks"]
+    assert listed[0]["extra"]["request"] == {
+        "multi_prompt": [{"prompt": "a clock shows 10:30", "duration": 1}, {"prompt": "b"}], "duration": 4,
+        "aspect_ratio": "1:1", "sound": False, "cfg_scale": 0.5, "negative_prompt": ""}
+    assert listed[1]["extra"]["request"]["prompt"] == "queued 2"
+    assert "request" not in client.get(RESULT, headers=AUTH_A, params={"task_id": ids[0]}).json()["extra"]
 
 
 # ------------------------------------------------------------------------------------------- item 5

@@ -187,7 +187,12 @@ def _run(client: Any, fields: dict[str, Any], output: Path, display: Display, em
         result = client.videos.poll(task_id, on_progress=display)
     except KeyboardInterrupt:
         display.stop()
-        err.print(f"interrupted; task {task_id} goes on on the server (shotline tasks cancel {task_id})")
+        if embedded is not None:  # the server stops with this command: a task left queued would run first next time
+            with contextlib.suppress(Exception):
+                client.videos.cancel(task_id)
+            err.print(f"interrupted; task {task_id} canceled")
+        else:
+            err.print(f"interrupted; task {task_id} goes on on the server (shotline tasks cancel {task_id})")
         raise typer.Exit(Exit.INTERRUPTED) from None
     result = succeeded_or_raise(result)
     display.phase("saving", path.name)

@@ -4,6 +4,7 @@ its step, encoding, saving), and a line above the bar as each phase ends, so a w
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,8 @@ class Phases:
             return "encoding", ""
         if not self.steps:
             return "generating", f"shot {min(n, percent * n // 99 + 1)}/{n}"
-        units = percent * n * (self.steps + 1) / 99
+        # The fewest whole units that give this percent (exact while a shot has fewer than 99 units).
+        units = math.ceil(percent * n * (self.steps + 1) / 99 - 1e-9)
         shot = min(n - 1, int(units // (self.steps + 1)))
         within = units - shot * (self.steps + 1)
         if within >= self.steps:
