@@ -342,3 +342,11 @@ def test_serve_logs_json_when_not_a_terminal() -> None:
 
     assert resolve_format("auto", Pipe()) == "json" and resolve_format("auto", Tty()) == "text"  # type: ignore
     assert resolve_format("json", Tty()) == "json" and resolve_format("text", Pipe()) == "text"  # type: ignore
+
+
+def test_an_invalid_setting_is_one_line_naming_it(tmp_path: Path) -> None:
+    for args in (["generate", "x"], ["serve"], ["gc", "--dry-run"]):
+        run = run_in_terminal(*args, env={"SHOTLINE_LOG_FORMAT": "bogus", "SHOTLINE_DATA_DIR": str(tmp_path)},
+                              timeout=60)
+        assert run.code == 2 and run.lines == ["error: SHOTLINE_LOG_FORMAT: Input should be 'auto', 'json' or "
+                                               "'text', got 'bogus'"], run.text

@@ -116,9 +116,9 @@ def generate(
         embedded = None
         if base_url is None:
             from shotline.cli.embedded import logs_to_file
-            from shotline.config import Settings
+            from shotline.cli.options import build_settings
 
-            settings = Settings()
+            settings = build_settings()
             log_path = settings.data_dir / "logs" / "generate.log"
             stack.enter_context(logs_to_file(log_path, settings.log_level))  # before the bar takes the terminal
             display = stack.enter_context(Display(phases))

@@ -35,5 +35,15 @@ S3Endpoint = Annotated[str | None, env_option("S3_ENDPOINT_URL", "S3-compatible 
 
 
 def build_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with the flags that were given on top."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Settings from the environment, with the flags that were given on top; an invalid one is one line
+    naming its variable (exit 2)."""
+    from pydantic import ValidationError
+
+    from shotline.cli.remote import Exit, fail
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        first = e.errors()[0]
+        name = "SHOTLINE_" + "_".join(str(part) for part in first["loc"][:1]).upper()
+        fail(f"{name}: {first['msg']}, got {first.get('input')!r}", Exit.INVALID)
