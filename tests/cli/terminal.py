@@ -21,12 +21,20 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9
 class TerminalRun:
     raw: str  # everything the terminal received, escape codes included
     code: int
+    columns: int = 80
 
     @property
     def lines(self) -> list[str]:
-        """The lines as they end up on the screen: a carriage return (a redrawn bar) keeps the last state."""
-        text = ANSI.sub("", self.raw).replace("\r\n", "\n")
-        return [line.rsplit("\r", 1)[-1].rstrip() for line in text.split("\n") if line.rsplit("\r", 1)[-1].strip()]
+        """The non-empty lines a person sees at the end, scrollback included: the output played through a
+        terminal emulator (pyte), so a bar redrawn in place is one line in its last state."""
+        import pyte
+
+        screen = pyte.HistoryScreen(self.columns, 40, history=100_000)
+        screen.set_mode(pyte.modes.LNM)  # a line feed also returns the carriage, as the tty's onlcr does
+        stream = pyte.Stream(screen)
+        stream.feed(self.raw)
+        scrolled = ["".join(line[x].data for x in range(self.columns)) for line in screen.history.top]
+        return [line.rstrip() for line in [*scrolled, *screen.display] if line.strip()]
 
     @property
     def text(self) -> str:
@@ -75,4 +83,4 @@ def run_in_terminal(*args: str, env: dict[str, str] | None = None, cwd: Path | N
                                  + b"".join(chunks).decode(errors="replace")[-4000:])
     finally:
         os.close(primary)
-    return TerminalRun(b"".join(chunks).decode(errors="replace"), proc.wait(timeout=60))
+    return TerminalRun(b"".join(chunks).decode(errors="replace"), proc.wait(timeout=60), columns)

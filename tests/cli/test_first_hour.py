@@ -69,12 +69,13 @@ def test_embedded_generate_shows_its_phases_and_no_logs(tmp_path: Path) -> None:
     """The README's main job at a terminal: each phase shown, no JSON log line or warning in the bar (they
     are in the data dir's log), -o a directory gets <task_id>.mp4 inside it."""
     run = run_in_terminal("generate", "a red fox runs through fresh snow", "--duration", "3", "--sound",
-                          "-o", str(tmp_path), env={"SHOTLINE_DATA_DIR": str(tmp_path / "data")}, cwd=tmp_path)
+                          "-o", str(tmp_path), env={"SHOTLINE_DATA_DIR": str(tmp_path / "data")}, cwd=tmp_path,
+                          columns=200)
     assert run.code == 0, run.text
     saved = list(tmp_path.glob("*.mp4"))
     assert len(saved) == 1 and re.fullmatch(r"[0-9a-f-]{36}\.mp4", saved[0].name)
     assert run.lines[-1] == str(saved[0])
-    for phase in ("✓ loading engine tiny", "✓ generating", "✓ saving"):
+    for phase in ("✓ starting embedded server", "✓ loading engine tiny", "✓ generating", "✓ saving"):
         assert any(line.startswith(phase) for line in run.lines), run.text
     assert "generating shot 1/1 · step" in run.every_frame  # the step, while it ran
     assert '{"' not in run.raw and "WARNING" not in run.raw and TRACEBACK not in run.raw
@@ -92,7 +93,7 @@ def test_embedded_generate_shows_its_phases_and_no_logs(tmp_path: Path) -> None:
 ])
 def test_a_wrong_request_is_one_line_before_any_server_starts(tmp_path: Path, args: list[str], line: str) -> None:
     run = run_in_terminal("generate", "a fox", *args, env={"SHOTLINE_DATA_DIR": str(tmp_path / "data")},
-                          cwd=tmp_path, timeout=60)
+                          cwd=tmp_path, timeout=60, columns=200)
     assert run.code == 2, run.text
     assert run.lines == errors(run) and len(run.lines) == 1 and run.lines[0].startswith(line), run.text
     assert not (tmp_path / "data").exists()  # no embedded server was started: nothing was written
@@ -100,7 +101,7 @@ def test_a_wrong_request_is_one_line_before_any_server_starts(tmp_path: Path, ar
 
 def test_a_bad_command_line_is_one_line_too() -> None:
     for args in (["generate", "--bogus"], ["tasks", "show"], ["gc", "--ahead-s", "soon"]):
-        run = run_in_terminal(*args, timeout=60)
+        run = run_in_terminal(*args, timeout=60, columns=200)
         assert run.code == 2 and len(run.lines) == 1 and run.lines[0].startswith("error: "), run.text
 
 
@@ -116,7 +117,7 @@ def test_save_failure_names_the_download_command(live_server: LiveServer, tmp_pa
         locked.mkdir(mode=0o500)
         target = locked / "x.mp4"
     run = run_in_terminal("generate", "a fox", "--duration", "3", "-o", str(target), env={
-        "SHOTLINE_BASE_URL": live_server.base_url, "SHOTLINE_API_KEY": KEY_A}, timeout=300)
+        "SHOTLINE_BASE_URL": live_server.base_url, "SHOTLINE_API_KEY": KEY_A}, timeout=300, columns=200)
     assert TRACEBACK not in run.raw
     (line,) = errors(run)
     if not root:
@@ -322,7 +323,8 @@ def test_serve_on_a_busy_port_is_one_line_and_exit_8(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        run = run_in_terminal("serve", "--port", str(port), env={"SHOTLINE_DATA_DIR": str(tmp_path)}, timeout=120)
+        run = run_in_terminal("serve", "--port", str(port), env={"SHOTLINE_DATA_DIR": str(tmp_path)}, timeout=120,
+                              columns=200)
     assert run.code == 8, run.text
     expected = (f"error: port {port} on 127.0.0.1 is already in use (another `shotline serve`?); stop it, or "
                 "choose another port with --port or SHOTLINE_PORT")
@@ -347,6 +349,6 @@ def test_serve_logs_json_when_not_a_terminal() -> None:
 def test_an_invalid_setting_is_one_line_naming_it(tmp_path: Path) -> None:
     for args in (["generate", "x"], ["serve"], ["gc", "--dry-run"]):
         run = run_in_terminal(*args, env={"SHOTLINE_LOG_FORMAT": "bogus", "SHOTLINE_DATA_DIR": str(tmp_path)},
-                              timeout=60)
+                              timeout=60, columns=200)
         assert run.code == 2 and run.lines == ["error: SHOTLINE_LOG_FORMAT: Input should be 'auto', 'json' or "
                                                "'text', got 'bogus'"], run.text

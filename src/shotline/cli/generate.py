@@ -158,6 +158,7 @@ def _embedded(settings: Any, display: Display, log_path: Path) -> Any:
     display.bar.console.print(f"[dim]embedded server: engine {settings.engine}, data {settings.data_dir}, "
                               f"log {log_path}[/dim]", soft_wrap=True, highlight=False)
     display.phases.steps = _steps(settings)
+    display.phase("starting embedded server", total=None)
     try:
         server = EmbeddedServer(settings, log_path)
     except ValueError as e:  # an invalid setting (SHOTLINE_ENGINE, SHOTLINE_PRESET …)
@@ -202,6 +203,7 @@ def _run(client: Any, fields: dict[str, Any], output: Path, display: Display, em
         display.stop()
         _not_saved(client, result, path, e, embedded)
     display.done()
+    display.stop()  # the final state stays on screen while an embedded server shuts down
     return result, path
 
 

@@ -56,7 +56,7 @@ class Display:
         columns = (TextColumn("{task.description:<34}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
                    TextColumn("{task.fields[eta]}"))
         self.bar = Progress(*columns, console=err, transient=False)
-        self.row = self.bar.add_task("starting", total=100, eta="", start=True)
+        self.row = self.bar.add_task("submitting", total=100, eta="", start=True)
         self.current: str | None = None
         self.since = time.monotonic()
 
