@@ -1,4 +1,4 @@
-from shotline.cli import app
+from shotline.cli import main
 
 if __name__ == "__main__":
-    app()
+    main()

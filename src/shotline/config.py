@@ -29,8 +29,8 @@ class Settings(BaseSettings):
     # SQLAlchemy URL; empty means SQLite in `data_dir` (the embedded default).
     database_url: str = ""
 
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = "127.0.0.1"  # address `shotline serve` binds; 0.0.0.0 for every interface (behind a proxy)
+    port: int = 8000  # port `shotline serve` listens on
     # Base of the URLs the server hands out (video_url); empty means "the address the client used".
     public_url: str = ""
 
@@ -39,9 +39,9 @@ class Settings(BaseSettings):
     # Signs video URLs. Empty: a random secret is created once in `data_dir/secret.key`. API processes
     # behind one load balancer must share it.
     secret_key: SecretStr = SecretStr("")
-    video_url_ttl_s: int = Field(3600, ge=60, le=7 * 24 * 3600)
+    video_url_ttl_s: int = Field(3600, ge=60, le=7 * 24 * 3600)  # how long a signed video_url works (60 s–7 days)
 
-    engine: str = "tiny"
+    engine: str = "tiny"  # tiny, ltx2, wan, or package.module:Class (docs/engines/)
     # Denoising steps; 0 means the engine's own default.
     steps: int = Field(0, ge=0, le=200)
     # CPU threads for torch in the worker (0: torch's default). Fixed per machine for repeatable output.
@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     quantize: Literal["none", "int8", "fp8"] = "none"  # the transformer's weights through torchao
     # Wan only: skip transformer work on steps that change little (off by default; costs some detail).
     step_cache: Literal["none", "first-block", "pyramid"] = "none"
-    step_cache_threshold: float = Field(0.05, gt=0, le=1)
+    step_cache_threshold: float = Field(0.05, gt=0, le=1)  # step_cache: higher skips more steps (faster, less detail)
     audio_steps: int = Field(0, ge=0, le=500)  # text-to-audio steps; 0: 100 (standard) or 50 (draft)
     # Speed, for GPUs (docs/performance.md). compile: torch.compile the transformer's repeated block
     # (regional compilation: the first shot of each new size pays a compile of tens of seconds, later ones
@@ -81,8 +81,8 @@ class Settings(BaseSettings):
     # inprocess: `shotline serve` runs its own worker. celery: workers are `shotline worker` processes fed
     # through the broker (one per GPU, on any machine that reaches the database, broker and storage).
     queue: Literal["inprocess", "celery"] = "inprocess"
-    broker_url: str = "redis://127.0.0.1:6379/0"
-    celery_queue: str = "shotline"
+    broker_url: str = "redis://127.0.0.1:6379/0"  # the Celery broker (queue=celery)
+    celery_queue: str = "shotline"  # the Celery queue's name; deployments sharing one broker need their own
     # Redis redelivers an unacknowledged message after this long; it must exceed the longest task. A lost
     # or late message is harmless either way: the task row decides who runs what.
     visibility_timeout_s: int = Field(4 * 3600, ge=60)
@@ -97,11 +97,11 @@ class Settings(BaseSettings):
     task_ttl_s: int = Field(30 * 24 * 3600, ge=1)
     gc_interval_s: float = Field(3600.0, ge=0)
 
-    storage: Literal["local", "s3"] = "local"
-    s3_bucket: str = ""
+    storage: Literal["local", "s3"] = "local"  # where videos and shot checkpoints go: data_dir, or an S3 bucket
+    s3_bucket: str = ""  # the bucket (storage=s3); create it before the first task
     s3_endpoint_url: str = ""  # empty: AWS; set for MinIO or another S3-compatible store
-    s3_region: str = "us-east-1"
-    s3_prefix: str = "shotline/"
+    s3_region: str = "us-east-1"  # region for AWS (ignored by most S3-compatible stores)
+    s3_prefix: str = "shotline/"  # key prefix of every object Shotline writes in the bucket
 
     # Tasks one key may have waiting or running at once; past it, a create is a 429 with Retry-After. A key's
     # own `--max-queued` wins over it.
@@ -137,7 +137,7 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(10.0, gt=0, le=60)  # per attempt: a slow receiver only delays itself
     webhook_poll_s: float = Field(1.0, gt=0)  # how often the sender looks for due deliveries
 
-    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)  # a larger request body is a 413
     # How long an idle keep-alive connection stays open. Longer than clients keep theirs (httpx: 5 s), so
     # a client never sends on a connection the server is closing at that moment (with uvicorn's 5 s default
     # the two expire together and a POST can fail with a reset; seen in the 1000-submit test).
@@ -150,9 +150,10 @@ class Settings(BaseSettings):
     # database many times per request; with Python's default 5 ms, each wait can cost a full interval
     # behind busy threads (measured: submit p99 713 ms at 200 req/s on PostgreSQL; 0.5 ms: under 25 ms).
     api_switch_interval_s: float = Field(0.0005, gt=0, le=0.1)
-    log_level: str = "INFO"
-    # json: one JSON object per line (ts, level, logger, message, request_id, task_id); text: for a terminal.
-    log_format: Literal["json", "text"] = "json"
+    log_level: str = "INFO"  # DEBUG, INFO, WARNING or ERROR; prompts and keys are logged at DEBUG only
+    # json: one JSON object per line (ts, level, logger, message, request_id, task_id); text: one line a
+    # person reads; auto: text when stderr is a terminal, json otherwise (a service manager, a pipe, a file).
+    log_format: Literal["auto", "json", "text"] = "auto"
 
     @field_validator("api_keys", mode="before")
     @classmethod

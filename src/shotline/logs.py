@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import IO
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
@@ -70,9 +71,20 @@ class TextFormatter(logging.Formatter):
         return f"{line} [{ids}]" if ids else line
 
 
+def resolve_format(fmt: str, stream: IO[str] | None = None) -> str:
+    """`auto`: text for a person at a terminal, JSON lines for everything that collects logs."""
+    if fmt != "auto":
+        return fmt
+    stream = stream if stream is not None else sys.stderr
+    try:
+        return "text" if stream.isatty() else "json"
+    except (AttributeError, ValueError):
+        return "json"
+
+
 def make_formatter(fmt: str) -> logging.Formatter:
     if fmt == "text":
-        return TextFormatter("%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
+        return TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
     return JsonFormatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s %(process)d %(request_id)s %(task_id)s",
         rename_fields={"asctime": "ts", "levelname": "level", "name": "logger", "process": "pid"},
@@ -82,9 +94,11 @@ def make_formatter(fmt: str) -> logging.Formatter:
     )
 
 
-def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(make_formatter(fmt))
+def setup_logging(level: str = "INFO", fmt: str = "json", stream: IO[str] | None = None) -> None:
+    """Every record to `stream` (stderr by default) in `fmt` (json, text, or auto: text on a terminal)."""
+    stream = stream if stream is not None else sys.stderr
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(make_formatter(resolve_format(fmt, stream)))
     handler.addFilter(ContextIds())
     root = logging.getLogger()
     for old in list(root.handlers):

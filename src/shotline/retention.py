@@ -63,6 +63,34 @@ def collect_garbage(settings: Settings, tasks: TaskStore, storage: Storage, now_
     return report
 
 
+@dataclass
+class GcPreview:
+    """What `collect_garbage` would remove at `now_ms`, removing nothing (`shotline gc --dry-run`)."""
+
+    results: list[str]  # task ids whose video would be deleted
+    tasks: list[str]  # task ids whose row (and files) would be deleted
+    orphans: list[str]  # stored files no task names
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return asdict(self)
+
+
+def preview_garbage(settings: Settings, tasks: TaskStore, storage: Storage, now_ms: int | None = None) -> GcPreview:
+    """The same selections as `collect_garbage`, read-only."""
+    now = current_ms() if now_ms is None else now_ms
+    result_cutoff, task_cutoff = now - settings.result_ttl_s * 1000, now - settings.task_ttl_s * 1000
+    with tasks.session() as s:
+        results = s.scalars(select(Task.id).where(
+            Task.status == TaskStatus.SUCCEED.value, Task.result_key.is_not(None), Task.finished_at_ms < result_cutoff)
+            .order_by(Task.finished_at_ms)).all()
+        rows = s.scalars(select(Task.id).where(Task.status.in_(TERMINAL), Task.finished_at_ms < task_cutoff)
+                         .order_by(Task.finished_at_ms)).all()
+    old = [key for key, mtime in storage.stored_results() if mtime < now / 1000 - settings.result_ttl_s]
+    with tasks.session() as s:
+        named = set(s.scalars(select(Task.result_key).where(Task.result_key.in_(old))).all()) if old else set()
+    return GcPreview(results=list(results), tasks=list(rows), orphans=[k for k in old if k not in named])
+
+
 def _expire_results(settings: Settings, tasks: TaskStore, storage: Storage, now: int) -> int:
     cutoff = now - settings.result_ttl_s * 1000
     note = (f"the video was deleted {_span(settings.result_ttl_s)} after the task ended (this server's "

@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import pytest
 
-from shotline.cli.generate import parse_shot
+from shotline.cli.generate import build_shots
 from tests.helpers.server import KEY_A, LiveServer
 from tests.helpers.services import free_port
 
@@ -38,8 +38,8 @@ def test_embedded_main_job(tmp_path: Path) -> None:
 
 def test_against_a_running_server_with_shots_and_json(live_server: LiveServer, tmp_path: Path) -> None:
     out = tmp_path / "shots.mp4"
-    proc = run(["generate", "--shot", "a fox wakes:1", "--shot", "a fox: runs", "--shot", "sleeps:1",
-                "--duration", "4", "--aspect-ratio", "1:1", "--seed", "5", "--json", "-o", str(out),
+    proc = run(["generate", "--shot", "a fox wakes", "--shot", "a fox: runs", "--shot", "sleeps",
+                "--shot-seconds", "1,auto,1", "--duration", "4", "--aspect-ratio", "1:1", "--seed", "5", "--json", "-o", str(out),
                 "--base-url", live_server.base_url, "--api-key", KEY_A], env={})
     assert proc.returncode == 0, proc.stderr
     import json
@@ -86,7 +86,9 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert run(["keys", "revoke", key_id], env).returncode == 1
 
 
-def test_parse_shot() -> None:
-    assert parse_shot("a fox runs:3") == {"prompt": "a fox runs", "duration": 3}
-    assert parse_shot("ratio 16:9 shot") == {"prompt": "ratio 16:9 shot"}
-    assert parse_shot("time 10:30") == {"prompt": "time 10", "duration": 30}  # the last ":N" is the duration
+def test_a_shot_prompt_is_never_split() -> None:
+    """Lengths come only from --shot-seconds: "10:30" or "10:2" in a prompt stays in the prompt."""
+    assert build_shots(["a clock shows 10:30", "a clock shows 10:2"], None) == [
+        {"prompt": "a clock shows 10:30"}, {"prompt": "a clock shows 10:2"}]
+    assert build_shots(["ratio 16:9 shot", "b"], "2, auto") == [{"prompt": "ratio 16:9 shot", "duration": 2},
+                                                               {"prompt": "b"}]

@@ -197,8 +197,12 @@ def test_history_pages_back_through_older_tasks(page: Any, idle_server: LiveServ
     open_page(page, idle_server)
     rows = page.locator("#history-list li")
     expect(rows).to_have_count(10)
-    page.get_by_role("button", name="Older tasks").click()
-    expect(rows).to_have_count(len(newest_first))
+    # Wait on the condition itself (the older page fetched and drawn), under the context's action timeout,
+    # not on `expect`'s 5 s: on a loaded machine the fetch alone has taken longer (seen: 10 of 12 after 5 s).
+    with page.expect_response(lambda r: "/v3/async/tasks" in r.url and "cursor=" in r.url):
+        page.get_by_role("button", name="Older tasks").click()
+    page.wait_for_function("n => document.querySelectorAll('#history-list li').length >= n",
+                           arg=len(newest_first))
     assert [rows.nth(i).get_attribute("data-task-id") for i in range(rows.count())] == newest_first
     expect(page.get_by_role("button", name="Older tasks")).to_be_hidden()
     # A history entry opens that task in the result panel.

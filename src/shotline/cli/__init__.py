@@ -1,5 +1,5 @@
-"""`shotline`: serve, generate, keys, db."""
+"""`shotline`: generate, serve, tasks, keys, worker, models, gc, db."""
 
-from shotline.cli.main import app
+from shotline.cli.main import app, main
 
-__all__ = ["app"]
+__all__ = ["app", "main"]

@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-models_app = typer.Typer(help="Model weights for the ltx2 and wan engines (docs/engines/).", no_args_is_help=True)
+models_app = typer.Typer(help="Model weights for the ltx2 and wan engines (docs/engines/).", no_args_is_help=True,
+                        rich_markup_mode=None)
 
 ModelPath = Annotated[str | None, typer.Option(
-    "--model", help="Weights for ltx2/wan: a diffusers directory, or a Hugging Face repo id already in the local "
-                    "cache (env SHOTLINE_MODEL).")]
+    "--model", envvar="SHOTLINE_MODEL", show_envvar=True, metavar="PATH",
+    help="Weights for ltx2/wan: a diffusers directory, or a Hugging Face repo id already in the local cache.")]
 
 err = Console(stderr=True)
 
@@ -25,8 +26,10 @@ NEXT_STEP = {
 
 @models_app.command("tiny")
 def tiny(
-    engine: Annotated[str, typer.Argument(help="ltx2, wan, or stable-audio (the text-to-audio model wan uses).")],
-    directory: Annotated[Path, typer.Argument(help="Where to write it (created; must be empty).")],
+    engine: Annotated[str, typer.Argument(
+        metavar="ENGINE", help="ltx2, wan, or stable-audio (the text-to-audio model wan uses).")],
+    directory: Annotated[Path, typer.Argument(
+        metavar="DIRECTORY", help="Where to write it (created; must be empty).")],
 ) -> None:
     """Write a tiny random-weight pipeline of ENGINE into DIRECTORY in the real on-disk format, to smoke-test a
     deployment's loading path without downloading weights. Its output is noise; on a CPU add SHOTLINE_PRESET=test

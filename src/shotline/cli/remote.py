@@ -39,15 +39,18 @@ class Exit(enum.IntEnum):
     NOT_FOUND = 4  # no such task for this key
     RATE_LIMITED = 5  # 429: over the key's rate or queue quota
     UNAVAILABLE = 6  # the server cannot be reached, or answered 5xx
+    NOT_SAVED = 7  # the video was made but could not be written where -o says (the message says where it is)
+    CANNOT_LISTEN = 8  # serve: the port is in use, or the address cannot be bound
+    INTERRUPTED = 130  # Ctrl-C (generate: the task goes on)
 
 
 EXIT_CODES_HELP = ("Exit codes: 0 ok, 1 task failed or canceled, 2 invalid request, 3 bad or missing API key, "
-                   "4 task not found, 5 rate limited, 6 server unreachable or failing.")
+                   "4 task not found, 5 rate limited, 6 server unreachable or failing, 7 video made but not saved.")
 
-BaseUrl = Annotated[str, typer.Option(envvar="SHOTLINE_BASE_URL", show_envvar=True,
+BaseUrl = Annotated[str, typer.Option(envvar="SHOTLINE_BASE_URL", show_envvar=True, metavar="URL",
                                       help="The server's address.")]
 ApiKey = Annotated[str, typer.Option(envvar="SHOTLINE_API_KEY", show_envvar=True, show_default=False,
-                                     help="API key.")]
+                                     metavar="KEY", help="API key.")]
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
@@ -73,7 +76,7 @@ def describe(e: ShotlineError) -> str:
     if isinstance(e, ConnectionFailed):
         message += "; is the server running? (--base-url or SHOTLINE_BASE_URL)"
     elif isinstance(e, Unauthorized):
-        message += " (pass --api-key or set SHOTLINE_API_KEY)"
+        message += " (pass --api-key or set SHOTLINE_API_KEY; `shotline keys create` makes one)"
     elif isinstance(e, RateLimited) and e.retry_after is not None and "retry after" not in message:
         message += f" (retry after {e.retry_after:g} s)"
     elif (e.status_code or 0) >= 500 and not isinstance(e, ConnectionFailed):
@@ -129,3 +132,12 @@ def on_progress(bar: Progress, row: Any) -> Any:
         bar.update(row, completed=result.task.progress_percent, description=status_word(result), eta=eta)
 
     return update
+
+
+def open_client(base_url: str, api_key: str) -> Any:
+    """The SDK client for a command, after checking there is a key at all (exit 3 before any request)."""
+    if not api_key.strip():
+        fail("no API key: pass --api-key KEY or set SHOTLINE_API_KEY (`shotline keys create` makes one)", Exit.AUTH)
+    from shotline.client import Shotline
+
+    return Shotline(base_url, api_key)

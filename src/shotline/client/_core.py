@@ -19,7 +19,7 @@ from typing import IO, Any, TypedDict
 import httpx
 from pydantic import ValidationError
 
-from shotline.errors import Conflict, ConnectionFailed, ShotlineError, error_from_body
+from shotline.errors import Conflict, ConnectionFailed, ShotlineError, Unauthorized, error_from_body
 from shotline.protocol.kling import (
     CreateTaskRequest,
     CreateTaskResponse,
@@ -174,6 +174,8 @@ class ClientConfig:
                  max_retries: int) -> None:
         self.base_url = (base_url or os.environ.get("SHOTLINE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.api_key = api_key if api_key is not None else os.environ.get("SHOTLINE_API_KEY", "")
+        if not self.api_key:  # like openai-python: at construction, not as a bad header on the first call
+            raise Unauthorized("api_key: missing; pass api_key=... or set SHOTLINE_API_KEY", field="api_key")
         self.timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
         self.retry = RetryPolicy(max_retries=max_retries)
 

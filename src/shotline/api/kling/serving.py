@@ -24,6 +24,7 @@ from shotline.protocol.kling import (
     TaskResultResponse,
     VideoItem,
 )
+from shotline.request import GenerationRequest
 from shotline.service import Service
 from shotline.status import TaskStatus
 
@@ -47,7 +48,8 @@ class KlingServing:
             raise NotFound("task_id: no such task", field="task_id")
         return self.result_of(found[0], base_url, ahead=found[1])
 
-    def result_of(self, task: TaskRecord, base_url: str, ahead: int | None = None) -> TaskResultResponse:
+    def result_of(self, task: TaskRecord, base_url: str, ahead: int | None = None,
+                  with_request: bool = False) -> TaskResultResponse:
         """The task-result body for a task already read (webhooks render their payload with it)."""
         service = self.service
         videos = []
@@ -58,6 +60,10 @@ class KlingServing:
         labels.setdefault("engine", task.engine)
         if task.engine == service.spec.name and service.spec.notice:
             labels.setdefault("notice", service.spec.notice)
+        if ahead is not None and task.status is TaskStatus.QUEUED:
+            labels["tasks_ahead"] = ahead  # running or queued before it: what a progress display shows
+        if with_request:
+            labels["request"] = request_fields(task.request)
         return TaskResultResponse(
             task=TaskInfo(
                 task_id=task.id,
@@ -93,9 +99,22 @@ class KlingServing:
         rows = self.service.page(owner, status=wanted, limit=limit + 1, before=before)
         page, more = rows[:limit], len(rows) > limit
         return TaskListResponse(
-            tasks=[self.result_of(t, base_url) for t in page],
+            tasks=[self.result_of(t, base_url, with_request=True) for t in page],
             next_cursor=encode_cursor(page[-1]) if more and page else None,
         )
+
+
+def request_fields(request: GenerationRequest) -> dict[str, object]:
+    """A task's request in the create body's own fields (what a list shows, and what "use these settings
+    again" resubmits); the owner's own data, so only in the owner's list."""
+    fields: dict[str, object] = {"duration": request.duration, "aspect_ratio": request.aspect_ratio,
+                                 "sound": request.sound, "cfg_scale": request.cfg_scale,
+                                 "negative_prompt": request.negative_prompt}
+    if request.multi_shot:
+        fields["multi_prompt"] = [s.model_dump(exclude_none=True) for s in request.shots]
+    else:
+        fields["prompt"] = request.shots[0].prompt
+    return fields
 
 
 def _str_or_empty(value: int | None) -> str:
