@@ -155,6 +155,16 @@ def load_lora(pipe: Any, file: Path, adapter: str, **options: Any) -> None:
         raise ModelLoadError(f"could not load the LoRA {file} ({type(err).__name__}: {first}); {hint}") from err
 
 
+def switch_lora(pipe: Any, on: bool) -> None:
+    """Turn the pipeline's LoRA adapters on or off (no weights change). Inside inference mode: peft flips the
+    adapters' requires_grad, which torch refuses outside it for weights that offloading moved there."""
+    with torch.inference_mode():
+        if on:
+            pipe.enable_lora()
+        else:
+            pipe.disable_lora()
+
+
 class ParkedModule:
     """A module that waits in RAM and visits the device only inside `visit()` (offload=text-encoder)."""
 

@@ -43,6 +43,7 @@ from shotline.engines.pipelines import (
     load_lora,
     load_pipeline,
     locate,
+    switch_lora,
     resolve_device,
     resolve_dtype,
 )
@@ -141,7 +142,7 @@ class LTX2Engine(PipelineEngine):
         }
         self.guidance = GUIDANCE[self.version]
         if self.lora:
-            pipe.disable_lora()
+            switch_lora(pipe, False)
         super().adopt(pipe)
 
     def describe(self) -> dict[str, str]:
@@ -164,12 +165,12 @@ class LTX2Engine(PipelineEngine):
         if stage.distilled and self.distilled_transformer is not None:
             pipe.transformer = self.distilled_transformer
         if use_lora:
-            pipe.enable_lora()
+            switch_lora(pipe, True)
         try:
             yield
         finally:
             if use_lora:
-                pipe.disable_lora()
+                switch_lora(pipe, False)
             pipe.transformer = main
 
     def _mismatch(self, stage: StagePlan) -> str:

@@ -63,8 +63,9 @@ def run_stages(engine: LTX2Engine, plan: GenerationPlan, shot: ShotPlan, on_step
                 latents["latents"] = engine.upsampler(latents=latents["latents"], latents_normalized=False,
                                                       output_type="latent", return_dict=False)[0]
             on_step(done)  # a cancel asked for during the upsampler stops here
-        with engine.models_for(stage), engine.memory_errors(plan, shot, stage_label(stage), stage.steps), \
-                torch.inference_mode():
+        # One stage needs no name in an out-of-memory reason; two do.
+        label = stage_label(stage) if len(plan.stages) > 1 else ""
+        with engine.models_for(stage), engine.memory_errors(plan, shot, label, stage.steps), torch.inference_mode():
             out = pipe(
                 **embeds,
                 **latents,

@@ -30,7 +30,7 @@ import torch
 
 from shotline.engines.audio import TextToAudio
 from shotline.engines.base import GenerationPlan, ModelLoadError, ShotOutput, ShotPlan, StagePlan, StepCallback
-from shotline.engines.pipelines import PipelineEngine, exact_frames, load_lora, model_label
+from shotline.engines.pipelines import PipelineEngine, exact_frames, load_lora, model_label, switch_lora
 from shotline.errors import GenerationError
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class WanEngine(PipelineEngine):
         pipe = self.pipeline
         pipe.scheduler = self.schedulers[stage.distilled]
         if self.lora:
-            (pipe.enable_lora if stage.distilled else pipe.disable_lora)()
+            switch_lora(pipe, stage.distilled)
         out = self.run_pipeline(plan, shot, on_step, guided=stage.guided, **self.stage_options(plan, stage))
         output = ShotOutput(frames=exact_frames(out.frames[0], shot))
         del out
