@@ -305,7 +305,12 @@ def lora_costs(engine: Any, model: str, rank: int, device: Any) -> dict:
 def check_configs() -> list[dict]:
     """Every shipped config builds its model (on the meta device: no memory), with its parameter count."""
     import torch
-    from diffusers import AutoencoderKLLTX2Video, AutoencoderKLWan, LTX2VideoTransformer3DModel, WanTransformer3DModel
+    from diffusers import (
+        AutoencoderKLLTX2Video,
+        AutoencoderKLWan,
+        LTX2VideoTransformer3DModel,
+        WanTransformer3DModel,
+    )
     from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 
     classes = {"transformer": (LTX2VideoTransformer3DModel, WanTransformer3DModel),

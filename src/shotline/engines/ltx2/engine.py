@@ -31,7 +31,14 @@ from typing import Any
 
 import torch
 
-from shotline.engines.base import GenerationPlan, ModelLoadError, ShotOutput, ShotPlan, StagePlan, StepCallback
+from shotline.engines.base import (
+    GenerationPlan,
+    ModelLoadError,
+    ShotOutput,
+    ShotPlan,
+    StagePlan,
+    StepCallback,
+)
 from shotline.engines.ltx2.recipe import UNGUIDED, run_stages
 from shotline.engines.ltx2.versions import GUIDANCE, NAMES, Guidance, LTX2Weights, inspect_weights
 from shotline.engines.pipelines import (
@@ -43,9 +50,9 @@ from shotline.engines.pipelines import (
     load_lora,
     load_pipeline,
     locate,
-    switch_lora,
     resolve_device,
     resolve_dtype,
+    switch_lora,
 )
 from shotline.errors import GenerationError
 

@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from shotline.engines.audio import TextToAudio
-from shotline.engines.base import GenerationPlan, ModelLoadError, ShotOutput, ShotPlan, StagePlan, StepCallback
+from shotline.engines.base import (
+    GenerationPlan,
+    ModelLoadError,
+    ShotOutput,
+    ShotPlan,
+    StagePlan,
+    StepCallback,
+)
 from shotline.engines.pipelines import PipelineEngine, exact_frames, load_lora, model_label, switch_lora
 from shotline.errors import GenerationError
 

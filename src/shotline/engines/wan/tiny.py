@@ -13,6 +13,7 @@ import torch
 
 from shotline.engines.ltx2.tiny import WEIGHTS_SEED, tiny_lora_layers
 
+
 def tiny_t5_tokenizer(max_length: int) -> Any:
     from transformers import T5Tokenizer
 
