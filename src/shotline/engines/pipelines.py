@@ -115,9 +115,9 @@ def load_pipeline(cls: Any, model: str | Path, *, settings: Settings, setting: s
     path = locate(str(model), revision, setting, engine)
     check_files(path, cls.__name__)
     options: dict[str, Any] = dict(components)
+    quantize = [name for name in quantize if name not in components]  # a given component comes quantized
     if settings.quantize != "none" and quantize:
-        options["quantization_config"] = quantization_config(settings.quantize, [q for q in quantize
-                                                                                 if q not in components])
+        options["quantization_config"] = quantization_config(settings.quantize, quantize)
     try:
         pipe = cls.from_pretrained(path, dtype=dtype, local_files_only=True, **options)
     except ModelLoadError:
