@@ -51,7 +51,8 @@ def run_stages(engine: LTX2Engine, plan: GenerationPlan, shot: ShotPlan, on_step
     """The shot through every stage of `plan`; returns the last call's output (frames [F, 3, H, W] in 0..1 and
     the sound)."""
     pipe = engine.pipeline
-    embeds = engine.encode(shot.prompt, plan.negative_prompt, guided=any(s.guided for s in plan.stages))
+    with engine.memory_errors(plan, shot, stage="text encoder", steps=None):
+        embeds = engine.encode(shot.prompt, plan.negative_prompt, guided=any(s.guided for s in plan.stages))
     generator = torch.Generator(device="cpu").manual_seed(shot.seed)
     latents: dict[str, torch.Tensor] = {}
     done = 0
