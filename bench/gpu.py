@@ -188,7 +188,8 @@ def wan_engine(size: str, model: str, device: Any, dtype: Any) -> Any:
 
     from shotline.config import Settings
     from shotline.engines.ltx2.tiny import tiny_lora_layers
-    from shotline.engines.wan.engine import LORA_ADAPTER, WanEngine, distilled_scheduler
+    from shotline.engines.pipelines import LORA_ADAPTER
+    from shotline.engines.wan.engine import WanEngine, distilled_scheduler
     from shotline.engines.wan.tiny import build_tiny_wan_pipeline
 
     class BenchWan(WanEngine):
@@ -367,9 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             if recipe == "standard" and ltx and not engine.lora:
                 rank = 4 if args.size == "tiny" else LTX2_LORA_RANK
                 emit(lora_costs(engine, model, rank, device))
-                from shotline.engines.ltx2.engine import LORA_ADAPTER
                 from shotline.engines.ltx2.tiny import tiny_lora_layers
-                from shotline.engines.pipelines import switch_lora
+                from shotline.engines.pipelines import LORA_ADAPTER, switch_lora
 
                 layers = tiny_lora_layers(engine.pipeline.transformer, rank=rank)
                 engine.pipeline.load_lora_weights({f"transformer.{k}": v for k, v in layers.items()},

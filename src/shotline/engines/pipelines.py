@@ -155,6 +155,9 @@ def load_lora(pipe: Any, file: Path, adapter: str, **options: Any) -> None:
         raise ModelLoadError(f"could not load the LoRA {file} ({type(err).__name__}: {first}); {hint}") from err
 
 
+LORA_ADAPTER = "distilled"  # the adapter name of a distilled LoRA (LTX-2's stage 2, Wan's step distillation)
+
+
 def switch_lora(pipe: Any, on: bool) -> None:
     """Turn the pipeline's LoRA adapters on or off (no weights change). Inside inference mode: peft flips the
     adapters' requires_grad, which torch refuses outside it for weights that offloading moved there."""

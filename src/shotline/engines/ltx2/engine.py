@@ -42,6 +42,7 @@ from shotline.engines.base import (
 from shotline.engines.ltx2.recipe import UNGUIDED, run_stages
 from shotline.engines.ltx2.versions import GUIDANCE, NAMES, Guidance, LTX2Weights, inspect_weights
 from shotline.engines.pipelines import (
+    LORA_ADAPTER,
     PipelineEngine,
     check_files,
     check_finite,
@@ -57,9 +58,6 @@ from shotline.engines.pipelines import (
 from shotline.errors import GenerationError
 
 log = logging.getLogger(__name__)
-
-LORA_ADAPTER = "distilled"
-
 
 class LTX2Engine(PipelineEngine):
     engine_name = "ltx2"

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from shotline.engines.base import GenerationPlan, StagePlan
-from shotline.engines.ltx2.engine import LORA_ADAPTER, LTX2Engine
+from shotline.engines.ltx2.engine import LTX2Engine
 from shotline.engines.ltx2.tiny import build_tiny_ltx2_pipeline, build_tiny_upsampler, tiny_lora_layers
+from shotline.engines.pipelines import LORA_ADAPTER
 
 
 class TinyEngine(LTX2Engine):

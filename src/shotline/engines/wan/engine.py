@@ -37,7 +37,14 @@ from shotline.engines.base import (
     StagePlan,
     StepCallback,
 )
-from shotline.engines.pipelines import PipelineEngine, exact_frames, load_lora, model_label, switch_lora
+from shotline.engines.pipelines import (
+    LORA_ADAPTER,
+    PipelineEngine,
+    exact_frames,
+    load_lora,
+    model_label,
+    switch_lora,
+)
 from shotline.errors import GenerationError
 
 if TYPE_CHECKING:
@@ -46,7 +53,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FAST_SHIFT = 5.0  # the flow shift LightX2V's and Wan2.2-Lightning's 4-step LoRAs were distilled with
-LORA_ADAPTER = "distilled"
 
 
 def distilled_scheduler(config: Any) -> Any:
