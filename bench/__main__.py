@@ -19,7 +19,7 @@ import traceback
 from bench.common import ROOT, child_env, complete, emit, machine, not_run
 
 # In the order they run: the cheap, self-contained ones first.
-BENCHMARKS = ("encode", "api", "engine_overhead", "multishot", "queue_throughput", "scaling")
+BENCHMARKS = ("encode", "api", "engine_overhead", "multishot", "engine_cost", "queue_throughput", "scaling", "gpu")
 MODULE_TIMEOUT_S = 45 * 60  # bounded: a hung benchmark must not hang the run
 
 

@@ -35,7 +35,8 @@ def run(n: int | None = None) -> list[dict]:
 
     with tempfile.TemporaryDirectory() as tmp:
         weights = save_tiny("ltx2", Path(tmp) / "ltx2")
-        engine = LTX2Engine(Settings(_env_file=None, engine="ltx2", model=str(weights), preset="test"))
+        # One stage, so the direct call below is the same work (the two-stage recipes add the upsampler).
+        engine = LTX2Engine(Settings(_env_file=None, engine="ltx2", model=str(weights), preset="test", quality="max"))
         engine.load()
         direct = LTX2Pipeline.from_pretrained(weights, local_files_only=True, dtype=torch.float32)
         direct.set_progress_bar_config(disable=True)
@@ -52,9 +53,9 @@ def run(n: int | None = None) -> list[dict]:
         with torch.inference_mode():
             direct(prompt=shot.prompt, negative_prompt=plan.negative_prompt, height=plan.height, width=plan.width,
                    num_frames=shot.generation_frames, frame_rate=float(plan.fps), num_inference_steps=plan.steps,
-                   guidance_scale=plan.guidance_scale, audio_guidance_scale=plan.audio_guidance_scale,
                    generator=torch.Generator().manual_seed(shot.seed), output_type="pt",
-                   max_sequence_length=engine.max_sequence_length, **engine.call_options)
+                   max_sequence_length=engine.max_sequence_length,
+                   **engine.guidance_options(plan, plan.stages[0]))
 
     times: dict[str, list[float]] = {"engine": [], "diffusers": []}
     with_diffusers(), through_engine()  # warm-up: first calls pay one-time allocations

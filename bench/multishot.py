@@ -52,7 +52,7 @@ def run(n: int | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         settings = Settings(_env_file=None, engine="ltx2", model=str(save_tiny("ltx2", root / "ltx2")),
-                            preset="test", data_dir=root / "data")
+                            preset="test", quality="max", data_dir=root / "data")
         engine = LTX2Engine(settings)
         engine.load()
         storage = from_settings(settings)

@@ -56,8 +56,19 @@ class Settings(BaseSettings):
     model_revision: str = ""
     dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 on a GPU, fp32 on a CPU
     device: str = "auto"  # auto: cuda when there is one, else cpu; or e.g. cuda:1
-    quality: Literal["draft", "standard"] = "standard"  # draft: about half the steps
-    # Resolution table of the engine (ltx2: 720p, 540p, test; wan: 480p, 720p, test); empty: its first.
+    # The recipe (docs/engines/): auto (what the weights support best: ltx2 distilled weights -> fast, a
+    # distilled LoRA and upsampler -> standard, else max; wan with SHOTLINE_DISTILL_LORA -> fast), fast
+    # (distilled, no guidance pass), standard (ltx2: guided half-size stage + distilled refine), max (one guided
+    # full-size stage), draft (max with half the steps).
+    quality: Literal["auto", "fast", "standard", "max", "draft"] = "auto"
+    # ltx2: the distilled LoRA for stage 2 (empty: the *distilled-lora*.safetensors in the model folder);
+    # wan: the step-distilled LoRA of `fast` (LightX2V / Lightning), and `_2` for Wan 2.2 A14B's low-noise expert.
+    distill_lora: str = ""
+    distill_lora_2: str = ""
+    # ltx2: the x2 latent upsampler folder of two-stage recipes (empty: latent_upsampler/ in the model folder).
+    latent_upsampler: str = ""
+    # Resolution table of the engine (ltx2: 720p, 1080p, 540p, test; wan: 480p, 720p, ti2v-720p, test); empty:
+    # its first (wan: ti2v-720p for TI2V-5B weights).
     preset: str = ""
     # Memory, for cards the model does not fit whole (docs/engines/ltx2.md has the figures). text-encoder:
     # the text encoder waits in RAM and visits the GPU only to encode prompts; model: every component
@@ -68,7 +79,7 @@ class Settings(BaseSettings):
     # Wan only: skip transformer work on steps that change little (off by default; costs some detail).
     step_cache: Literal["none", "first-block", "pyramid"] = "none"
     step_cache_threshold: float = Field(0.05, gt=0, le=1)  # step_cache: higher skips more steps (faster, less detail)
-    audio_steps: int = Field(0, ge=0, le=500)  # text-to-audio steps; 0: 100 (standard) or 50 (draft)
+    audio_steps: int = Field(0, ge=0, le=500)  # text-to-audio steps; 0: 100, or 50 for fast and draft
     # Speed, for GPUs (docs/performance.md). compile: torch.compile the transformer's repeated block
     # (regional compilation: the first shot of each new size pays a compile of tens of seconds, later ones
     # run faster). attention_backend: diffusers' attention kernel for the transformer; empty lets PyTorch's

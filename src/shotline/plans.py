@@ -52,9 +52,11 @@ def load_plan(text: str | None, spec: EngineSpec) -> GenerationPlan | None:
     except (ValueError, KeyError, TypeError, ValidationError) as err:
         log.warning("stored plan does not decode (%s): planning again", type(err).__name__)
         return None
-    if (plan.engine, plan.fps) != (spec.name, spec.fps) or \
+    if (plan.engine, plan.fps, plan.recipe) != (spec.name, spec.fps, spec.recipe.name) or \
             spec.resolutions.get(plan.aspect_ratio) != (plan.width, plan.height):
-        log.info("stored plan was made for %s at %dx%d, %d fps; this worker runs %s: planning again",
-                 plan.engine, plan.width, plan.height, plan.fps, spec.name)
+        # The worker runs what it loaded: an API server set up differently (another SHOTLINE_QUALITY or
+        # preset, or one that could not read the weights to pick the recipe) must not fail the task.
+        log.info("stored plan was made for %s (%s) at %dx%d, %d fps; this worker runs %s (%s): planning again",
+                 plan.engine, plan.recipe, plan.width, plan.height, plan.fps, spec.name, spec.recipe.name)
         return None
     return plan

@@ -76,16 +76,16 @@ def worker_is_gone(worker_id: str) -> bool:
 class Progress:
     """Turns step callbacks into a monotonic percent in the store, and checks for cancel or shutdown.
 
-    Units: each denoising step counts one, and each shot's encoding counts one more. The last percent
-    (100) is written only together with SUCCEED."""
+    Units: each denoising step counts one (every stage of the recipe), and each shot's encoding counts one
+    more. The last percent (100) is written only together with SUCCEED."""
 
     CANCEL_CHECK_S = 0.5
 
     def __init__(self, tasks: TaskStore, task: TaskRecord, worker_id: str, plan: GenerationPlan,
                  should_stop: Callable[[], bool]) -> None:
         self.tasks, self.task, self.worker_id = tasks, task, worker_id
-        self.total = len(plan.shots) * (plan.steps + 1)
-        self.steps = plan.steps
+        self.total = len(plan.shots) * (plan.shot_steps + 1)
+        self.steps = plan.shot_steps
         self.should_stop = should_stop
         self.percent = -1
         self._last_cancel_check = 0.0
@@ -265,7 +265,7 @@ class Worker:
             return TaskStatus.FAILED
         plan = self.plan_of(task)
         progress = Progress(self.tasks, task, self.worker_id, plan, self.stopping.is_set)
-        labels = self.engine.describe()
+        labels = self.engine.describe_plan(plan)
         metadata = {
             "comment": labels.get("notice") or f"Shotline, engine {plan.engine}",
             "shotline_engine": plan.engine,

@@ -23,19 +23,20 @@ BODY = {"prompt": "a fox", "duration": 3, "aspect_ratio": "1:1", "sound": True}
 
 
 class FaultyLTX2(LTX2Engine):
-    """The real ltx2 engine, whose pipeline hits `fault` at the end of step `at` of its first `times` runs."""
+    """The real ltx2 engine, whose pipeline hits `fault` at the end of step `at` (counted over all stages) of its
+    first `times` runs."""
 
     def __init__(self, settings, fault: str, at: int = 2, times: int = 1) -> None:
         super().__init__(settings)
         self.fault, self.at, self.times = fault, at, times
         self.latents: list[weakref.ref] = []
 
-    def step_callback(self, on_step):
-        inner = super().step_callback(on_step)
+    def step_callback(self, on_step, done_before=0):
+        inner = super().step_callback(on_step, done_before)
 
         def step_end(pipe, step, t, kwargs):
             out = inner(pipe, step, t, kwargs)
-            if self.times and step + 1 == self.at:
+            if self.times and done_before + step + 1 == self.at:
                 self.latents.append(weakref.ref(kwargs["latents"]))
                 if self.fault == "nan":
                     self.times -= 1
@@ -64,10 +65,20 @@ def run_next(worker: Worker):
     return worker.run_task(worker.tasks.claim_next(worker.worker_id, lease_s=30))
 
 
-@pytest.mark.parametrize("fault", ["oom", "nan"])
-def test_a_fault_at_step_k_fails_the_task_and_the_next_one_succeeds(tiny_models, store, tmp_path, fault) -> None:
-    settings = engine_settings(tiny_models, "ltx2", data_dir=tmp_path / "data", steps=3)
-    engine = FaultyLTX2(settings, fault)
+# (recipe, fault, global step, what the out-of-memory reason says about where)
+CASES = {
+    "max-oom": ("max", "oom", 2, "(at step 3 of 3)"),  # raised at the end of step 2: step 3 runs out
+    "max-nan": ("max", "nan", 2, ""),
+    "standard-oom-in-stage-2": ("standard", "oom", 4, "(at step 2 of 3 of the second stage (128x128))"),
+    "fast-nan-in-stage-1": ("fast", "nan", 4, ""),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_fault_at_step_k_fails_the_task_and_the_next_one_succeeds(tiny_models, store, tmp_path, case) -> None:
+    quality, fault, at, where = CASES[case]
+    settings = engine_settings(tiny_models, "ltx2", data_dir=tmp_path / "data", steps=3, quality=quality)
+    engine = FaultyLTX2(settings, fault, at=at)
     worker = Worker(settings, engine=engine, tasks=store)
     assert worker.load()
     first, second = submit(store), submit(store)
@@ -75,7 +86,7 @@ def test_a_fault_at_step_k_fails_the_task_and_the_next_one_succeeds(tiny_models,
     assert run_next(worker) is TaskStatus.FAILED
     reason = store.get(first).reason
     if fault == "oom":
-        assert reason.startswith("out of GPU memory at 128x128, 3 s per shot (at step 3 of 3): try a shorter "
+        assert reason.startswith(f"out of GPU memory at 128x128, 3 s per shot {where}: try a shorter "
                                  "duration"), reason
         assert "SHOTLINE_OFFLOAD=model" in reason and "Traceback" not in reason
     else:

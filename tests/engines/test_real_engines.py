@@ -48,7 +48,7 @@ def test_a_shot_has_exact_frames_size_and_sound(engines, name: str) -> None:
     out = engine.generate_shot(plan, plan.shots[0], steps.append)
     assert steps[:2] == [1, 2]  # the video's steps; wan's sound then only checks for cancel
     assert len(out.frames) == 3 * engine.spec.fps
-    assert out.frames[0].shape == (224, 128, 3) and out.frames[0].dtype == np.uint8
+    assert out.frames[0].shape == (256, 128, 3) and out.frames[0].dtype == np.uint8
     assert out.audio is not None and out.audio.dtype == np.float32 and out.audio.shape[0] == 2
     # From the shot's start to (about) the end of the clip the model made, which runs past the cut.
     seconds = out.audio.shape[1] / out.sample_rate

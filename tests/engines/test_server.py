@@ -21,7 +21,7 @@ CASES = {
                       "aspect_ratio": "9:16", "sound": True, "negative_prompt": "music"},
     "1x1-silent": {"prompt": "a drummer", "duration": 3, "aspect_ratio": "1:1", "cfg_scale": 0.9},
 }
-SIZES = {"16:9": (224, 128), "9:16": (128, 224), "1:1": (128, 128)}  # SHOTLINE_PRESET=test
+SIZES = {"16:9": (256, 128), "9:16": (128, 256), "1:1": (128, 128)}  # SHOTLINE_PRESET=test
 
 
 def run_cases(server: LiveServer, out_dir: Path) -> dict[str, tuple[dict, Path]]:
@@ -39,9 +39,18 @@ def run_cases(server: LiveServer, out_dir: Path) -> dict[str, tuple[dict, Path]]
     return done
 
 
-@pytest.mark.parametrize(("engine", "fps"), [("ltx2", 24), ("wan", 16)])
-def test_engine_on_saved_weights_makes_the_requested_mp4(tiny_models, tmp_path: Path, engine: str, fps: int) -> None:
-    server = LiveServer(tmp_path / "data", **server_env(tiny_models, engine)).start()
+# Every recipe of both engines (SHOTLINE_QUALITY), with sound on and off and several shots.
+RECIPES = [("ltx2", "fast"), ("ltx2", "standard"), ("ltx2", "max"), ("wan", "fast"), ("wan", "standard")]
+
+
+@pytest.mark.parametrize(("engine", "quality"), RECIPES, ids=lambda v: v)
+def test_engine_on_saved_weights_makes_the_requested_mp4(tiny_models, tmp_path: Path, engine: str,
+                                                         quality: str) -> None:
+    fps = {"ltx2": 24, "wan": 16}[engine]
+    extra = {"SHOTLINE_QUALITY": quality}
+    if engine == "wan" and quality == "fast":
+        extra["SHOTLINE_DISTILL_LORA"] = str(tiny_models["wan"] / "wan-tiny-step-distill-lora.safetensors")
+    server = LiveServer(tmp_path / "data", **server_env(tiny_models, engine, **extra)).start()
     try:
         results = run_cases(server, tmp_path)
     finally:
@@ -61,6 +70,9 @@ def test_engine_on_saved_weights_makes_the_requested_mp4(tiny_models, tmp_path: 
             meta = dict(container.metadata)
         assert meta["shotline_engine"] == engine and meta["shotline_seed"] == body["extra"]["seed"]
         assert body["extra"]["engine"] == engine and body["extra"]["model"] == engine
+        assert body["extra"]["recipe"] == quality
+        if quality == "fast":  # a distilled run without guidance says that cfg_scale and negative_prompt do nothing
+            assert "cfg_scale and negative_prompt have no effect" in body["extra"]["guidance"]
         if request.get("sound"):
             assert len(audio) == 1 and audio[0].codec_context.name == "aac" and audio[0].channels == 2
             with av.open(str(path)) as container:

@@ -54,12 +54,14 @@ def test_cfg_scale_maps_onto_each_engines_guidance() -> None:
 def test_settings_choose_preset_and_steps() -> None:
     s = Settings(_env_file=None, preset="540p", quality="draft")
     spec = spec_for("ltx2", s)
-    assert spec.resolutions["16:9"] == (960, 544) and spec.default_steps == LTX2.draft_steps
+    assert spec.resolutions["16:9"] == (1024, 576) and spec.default_steps == LTX2.draft_steps
+    assert spec.recipe.name == "draft"
+    assert spec_for("ltx2", Settings(_env_file=None, preset="1080p")).resolutions["16:9"] == (1920, 1088)
     assert spec_for("wan", Settings(_env_file=None)).resolutions["16:9"] == (832, 480)
     assert spec_for("wan", Settings(_env_file=None)).default_steps == 50
     assert spec_for("tiny", Settings(_env_file=None, preset="720p")).resolutions == get_spec("tiny").resolutions
     with pytest.raises(ValueError, match="SHOTLINE_PRESET='4k' is not a preset of engine wan; choose one of: "
-                                         "480p, 720p, test"):
+                                         "480p, 720p, ti2v-720p, test"):
         spec_for("wan", Settings(_env_file=None, preset="4k"))
 
 

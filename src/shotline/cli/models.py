@@ -18,8 +18,9 @@ ModelPath = Annotated[str | None, typer.Option(
 err = Console(stderr=True)
 
 NEXT_STEP = {
-    "ltx2": "SHOTLINE_ENGINE=ltx2 SHOTLINE_MODEL={dir}",
-    "wan": "SHOTLINE_ENGINE=wan SHOTLINE_MODEL={dir}",
+    "ltx2": "SHOTLINE_ENGINE=ltx2 SHOTLINE_MODEL={dir}  (latent upsampler and distilled LoRA inside: every recipe runs)",
+    "wan": "SHOTLINE_ENGINE=wan SHOTLINE_MODEL={dir}  (add SHOTLINE_DISTILL_LORA={dir}/wan-tiny-step-distill-lora"
+           ".safetensors for the fast recipe)",
     "stable-audio": "SHOTLINE_AUDIO_MODEL={dir}  (wan's sound)",
 }
 
@@ -32,8 +33,8 @@ def tiny(
         metavar="DIRECTORY", help="Where to write it (created; must be empty).")],
 ) -> None:
     """Write a tiny random-weight pipeline of ENGINE into DIRECTORY in the real on-disk format, to smoke-test a
-    deployment's loading path without downloading weights. Its output is noise; on a CPU add SHOTLINE_PRESET=test
-    for small frames."""
+    deployment's loading path without downloading weights: ltx2 with its latent upsampler and a distilled LoRA,
+    wan with a step-distill LoRA. Its output is noise; on a CPU add SHOTLINE_PRESET=test for small frames."""
     if engine not in NEXT_STEP:
         err.print(f"[red]error:[/red] no tiny pipeline {engine!r}; choose one of: {', '.join(NEXT_STEP)}")
         raise typer.Exit(2)
@@ -41,7 +42,9 @@ def tiny(
         err.print(f"[red]error:[/red] {directory} exists and is not an empty directory")
         raise typer.Exit(2)
     try:
-        from shotline.engines.tiny import save_tiny
+        import torch  # noqa: F401 - the weights are written with it
+
+        from shotline.engines.registry import save_tiny
     except ImportError as e:
         err.print(f"[red]error:[/red] this needs the generation extras: pip install 'shotline[engines]' ({e})")
         raise typer.Exit(2) from e

@@ -21,13 +21,13 @@ from shotline.errors import GenerationError
 if TYPE_CHECKING:
     from shotline.config import Settings
 
-STEPS = {"standard": 100, "draft": 50}
+STEPS = 100  # stable-audio-open's default; 50 for the fast and draft recipes
 
 
 class TextToAudio:
     def __init__(self, settings: Settings, device: torch.device, dtype: torch.dtype) -> None:
         self.settings, self.device, self.dtype = settings, device, dtype
-        self.steps = settings.audio_steps or STEPS[settings.quality]
+        self.steps = settings.audio_steps or (STEPS // 2 if settings.quality in ("fast", "draft") else STEPS)
         self.pipeline: Any = None
 
     def load(self) -> None:

@@ -19,6 +19,40 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One denoising pass of a recipe. Plain data: the API plans with it."""
+
+    name: str  # how progress, logs and out-of-memory reasons name it
+    scale: int = 1  # runs at the plan's width and height divided by this (2: half, then the x2 latent upsampler)
+    steps: int = 0  # fixed steps (a distilled model's sigma schedule); 0: the plan's steps
+    guided: bool = True  # cfg_scale and negative_prompt act here (classifier-free guidance)
+    distilled: bool = False  # runs the distilled model (checkpoint or LoRA)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How an engine turns a shot into frames: its stages in order (`SHOTLINE_QUALITY` picks one)."""
+
+    name: str
+    stages: tuple[Stage, ...]
+    # Said in every result this recipe makes (`extra.guidance`): where cfg_scale and negative_prompt act.
+    note: str = ""
+
+    @property
+    def scale(self) -> int:
+        """The largest divisor of its stages: plan sizes must stay model-sized after it."""
+        return max(stage.scale for stage in self.stages)
+
+
+# Small sizes of the models' shapes, for tiny weights on a CPU (the `test` presets; smoke tests, CI). Multiples
+# of 64, so LTX-2's two-stage recipes run at them too.
+TEST_SIZES = {"16:9": (256, 128), "9:16": (128, 256), "1:1": (128, 128)}
+
+# Today's run: one stage at full size with guidance. Engines without recipes of their own run this.
+SINGLE = Recipe("max", (Stage("denoise"),), note="cfg_scale and negative_prompt guide every step")
+
+
+@dataclass(frozen=True)
 class EngineSpec:
     """What an engine can do, declared without loading it."""
 
@@ -43,6 +77,11 @@ class EngineSpec:
     presets: Mapping[str, Mapping[str, tuple[int, int]]] = field(default_factory=dict)
     # False when this deployment cannot make sound (wan without a text-to-audio model).
     sound_available: bool = True
+    # What `SHOTLINE_QUALITY` can choose (name → recipe), and the one this deployment runs (`spec_for`).
+    recipes: Mapping[str, Recipe] = field(default_factory=dict)
+    recipe: Recipe = SINGLE
+    # Frame rate per preset where a preset changes it (Wan 2.2 TI2V-5B runs at 24 fps).
+    preset_fps: Mapping[str, int] = field(default_factory=dict)
 
     def generation_frames(self, needed: int) -> int:
         m = self.frame_multiple
@@ -85,6 +124,18 @@ class EngineSpec:
 
 
 @dataclass(frozen=True)
+class StagePlan:
+    """A recipe stage at this plan's sizes."""
+
+    name: str
+    width: int
+    height: int
+    steps: int
+    guided: bool
+    distilled: bool
+
+
+@dataclass(frozen=True)
 class ShotPlan:
     index: int  # 0-based
     prompt: str
@@ -110,10 +161,19 @@ class GenerationPlan:
     seed: int
     steps: int
     multi_shot: bool
+    # The recipe (`SHOTLINE_QUALITY`) and its stages at this plan's sizes; empty: one stage of `steps`.
+    recipe: str = "max"
+    stages: tuple[StagePlan, ...] = ()
+    guidance_note: str = ""
+
+    @property
+    def shot_steps(self) -> int:
+        """Denoising steps of one shot, all stages together (what progress counts)."""
+        return sum(stage.steps for stage in self.stages) if self.stages else self.steps
 
     @property
     def total_steps(self) -> int:
-        return self.steps * len(self.shots)
+        return self.shot_steps * len(self.shots)
 
 
 def split_frames(total: int, fixed: Sequence[int | None]) -> list[int]:
@@ -129,8 +189,14 @@ def split_frames(total: int, fixed: Sequence[int | None]) -> list[int]:
     return out
 
 
+def plan_stages(recipe: Recipe, width: int, height: int, steps: int) -> tuple[StagePlan, ...]:
+    return tuple(StagePlan(stage.name, width // stage.scale, height // stage.scale, stage.steps or steps,
+                           stage.guided, stage.distilled) for stage in recipe.stages)
+
+
 def plan_generation(request: GenerationRequest, spec: EngineSpec, *, seed: int, steps: int = 0) -> GenerationPlan:
     width, height = spec.resolutions.get(request.aspect_ratio, (0, 0))
+    steps = steps or spec.default_steps
     total = request.duration * spec.fps
     frames = split_frames(total, [s.duration * spec.fps if s.duration is not None else None for s in request.shots])
     shots, start = [], 0
@@ -151,8 +217,11 @@ def plan_generation(request: GenerationRequest, spec: EngineSpec, *, seed: int, 
         audio_guidance_scale=spec.audio_guidance(request.cfg_scale),
         sound=request.sound,
         seed=seed,
-        steps=steps or spec.default_steps,
+        steps=steps,
         multi_shot=request.multi_shot,
+        recipe=spec.recipe.name,
+        stages=plan_stages(spec.recipe, width, height, steps),
+        guidance_note=spec.recipe.note,
     )
     return plan
 
@@ -160,8 +229,8 @@ def plan_generation(request: GenerationRequest, spec: EngineSpec, *, seed: int, 
 # ------------------------------------------------------------------------------------------- running
 
 StepCallback = Callable[[int], None]
-"""Called after each denoising step with the number of steps done in the current shot. It may raise
-`GenerationStopped` to stop at that step boundary."""
+"""Called after each denoising step with the number of steps done in the current shot, all stages counted
+(`plan.shot_steps` in all). It may raise `GenerationStopped` to stop at that step boundary."""
 
 
 @dataclass
@@ -188,3 +257,11 @@ class Engine(abc.ABC):
 
     def describe(self) -> dict[str, str]:
         return {"engine": self.spec.name}
+
+    def describe_plan(self, plan: GenerationPlan) -> dict[str, str]:
+        """What a result of `plan` says in `extra`: the engine's labels, the recipe that made it, and where
+        cfg_scale and negative_prompt acted (or that they could not)."""
+        labels = {**self.describe(), "recipe": plan.recipe}
+        if plan.guidance_note:
+            labels["guidance"] = plan.guidance_note
+        return labels

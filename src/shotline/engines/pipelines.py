@@ -108,12 +108,14 @@ def quantization_config(kind: str, components: Sequence[str]) -> Any:
     return PipelineQuantizationConfig(quant_mapping={name: TorchAoConfig(config) for name in components})
 
 
-def load_pipeline(cls: Any, model: str, *, settings: Settings, setting: str, engine: str, dtype: Any,
-                  revision: str = "", quantize: Sequence[str] = ()) -> Any:
-    """`cls.from_pretrained` from a directory or the local cache, offline, with a reason on every failure."""
-    path = locate(model, revision, setting, engine)
+def load_pipeline(cls: Any, model: str | Path, *, settings: Settings, setting: str, engine: str, dtype: Any,
+                  revision: str = "", quantize: Sequence[str] = (), **components: Any) -> Any:
+    """`cls.from_pretrained` from a directory or the local cache, offline, with a reason on every failure.
+    `components` replace the folder's own (a transformer loaded from another subfolder)."""
+    path = locate(str(model), revision, setting, engine)
     check_files(path, cls.__name__)
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = dict(components)
+    quantize = [name for name in quantize if name not in components]  # a given component comes quantized
     if settings.quantize != "none" and quantize:
         options["quantization_config"] = quantization_config(settings.quantize, quantize)
     try:
@@ -126,6 +128,44 @@ def load_pipeline(cls: Any, model: str, *, settings: Settings, setting: str, eng
                              "download them again, or check the diffusers version") from err
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def load_component(cls: Any, path: Path, *, settings: Settings, dtype: Any, subfolder: str = "",
+                   quantize: bool = False) -> Any:
+    """One model (`cls.from_pretrained`) from `path` or its `subfolder`, offline, with a reason on failure."""
+    options: dict[str, Any] = {"subfolder": subfolder} if subfolder else {}
+    if quantize and settings.quantize != "none":
+        options["quantization_config"] = quantization_config(settings.quantize, ["x"]).quant_mapping["x"]
+    where = path / subfolder if subfolder else path
+    try:
+        return cls.from_pretrained(path, torch_dtype=dtype, local_files_only=True, **options).eval()
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        raise ModelLoadError(f"could not load the {cls.__name__} from {where} ({type(err).__name__}: {first}); "
+                             "download it again, or check the diffusers version") from err
+
+
+def load_lora(pipe: Any, file: Path, adapter: str, **options: Any) -> None:
+    """Load a LoRA file into the pipeline's transformer(s) as a named adapter (needs peft)."""
+    try:
+        pipe.load_lora_weights(str(file), adapter_name=adapter, **options)
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        hint = "install peft (pip install 'shotline[engines]')" if "PEFT" in str(err) else "check that it is a LoRA of this model"
+        raise ModelLoadError(f"could not load the LoRA {file} ({type(err).__name__}: {first}); {hint}") from err
+
+
+LORA_ADAPTER = "distilled"  # the adapter name of a distilled LoRA (LTX-2's stage 2, Wan's step distillation)
+
+
+def switch_lora(pipe: Any, on: bool) -> None:
+    """Turn the pipeline's LoRA adapters on or off (no weights change). Inside inference mode: peft flips the
+    adapters' requires_grad, which torch refuses outside it for weights that offloading moved there."""
+    with torch.inference_mode():
+        if on:
+            pipe.enable_lora()
+        else:
+            pipe.disable_lora()
 
 
 class ParkedModule:
@@ -262,45 +302,45 @@ class PipelineEngine(Engine):
     def describe(self) -> dict[str, str]:
         return {"engine": self.spec.name, "model": model_label(self.settings.model, self.settings.model_revision)}
 
-    def encode(self, prompt: str, negative_prompt: str) -> dict[str, torch.Tensor]:
-        """The pipeline's prompt-embedding arguments, encoded with the text encoder visiting the device."""
+    def encode(self, prompt: str, negative_prompt: str, guided: bool = True) -> dict[str, torch.Tensor]:
+        """The pipeline's prompt-embedding arguments (with the negative prompt's where `guided`), encoded with
+        the text encoder visiting the device."""
         raise NotImplementedError
 
-    def run_pipeline(self, plan: GenerationPlan, shot: ShotPlan, on_step: StepCallback, **options: Any) -> Any:
-        """One pipeline call for `shot` with what every engine passes; `options` adds the model's own."""
+    def run_pipeline(self, plan: GenerationPlan, shot: ShotPlan, on_step: StepCallback, guided: bool = True,
+                     **options: Any) -> Any:
+        """One pipeline call for `shot` with what every engine passes; `options` add or override the model's own."""
         if self.pipeline is None:
             raise RuntimeError("engine not loaded")
         generator = torch.Generator(device="cpu").manual_seed(shot.seed)
-        with self.memory_errors(plan, shot), torch.inference_mode():
-            return self.pipeline(
-                **self.encode(shot.prompt, plan.negative_prompt),
-                height=plan.height,
-                width=plan.width,
-                num_frames=shot.generation_frames,
-                num_inference_steps=plan.steps,
-                guidance_scale=plan.guidance_scale,
-                generator=generator,
-                output_type="pt",
-                callback_on_step_end=self.step_callback(on_step),
-                max_sequence_length=self.max_sequence_length,
-                **options,
-            )
+        call: dict[str, Any] = {
+            "height": plan.height, "width": plan.width, "num_frames": shot.generation_frames,
+            "num_inference_steps": plan.steps, "guidance_scale": plan.guidance_scale, "generator": generator,
+            "output_type": "pt", "callback_on_step_end": self.step_callback(on_step),
+            "max_sequence_length": self.max_sequence_length,
+        }
+        call.update(options)
+        with self.memory_errors(plan, shot, steps=call["num_inference_steps"]), torch.inference_mode():
+            return self.pipeline(**self.encode(shot.prompt, plan.negative_prompt, guided), **call)
 
-    def step_callback(self, on_step: StepCallback) -> Callable[..., dict]:
-        """The pipeline's `callback_on_step_end`: progress, and cancel by raising at the step boundary (an
-        exception there aborts the call at once and leaves the pipeline reusable)."""
+    def step_callback(self, on_step: StepCallback, done_before: int = 0) -> Callable[..., dict]:
+        """The pipeline's `callback_on_step_end`: progress (`done_before`: steps of earlier stages), and cancel
+        by raising at the step boundary (an exception there aborts the call at once and leaves the pipeline
+        reusable)."""
 
         def step_end(_pipe: Any, step: int, _t: Any, _kwargs: dict) -> dict:
             self._step = step + 1
-            on_step(step + 1)
+            on_step(done_before + step + 1)
             return {}
 
         return step_end
 
     @contextlib.contextmanager
-    def memory_errors(self, plan: GenerationPlan, shot: ShotPlan, stage: str = "", steps: int = 0) -> Iterator[None]:
-        """Turn out-of-memory into a task failure with advice. The reason is raised outside the `except`
-        block so the original exception, whose traceback holds the step's tensors, is gone by then."""
+    def memory_errors(self, plan: GenerationPlan, shot: ShotPlan, stage: str = "", steps: int | None = 0
+                      ) -> Iterator[None]:
+        """Turn out-of-memory into a task failure with advice that names the `stage` (and the step of its
+        `steps`; None: a stage without steps, such as the upsampler). The reason is raised outside the
+        `except` block so the original exception, whose traceback holds the step's tensors, is gone by then."""
         self._step = 0
         where = ""
         try:
@@ -310,19 +350,23 @@ class PipelineEngine(Engine):
         except MemoryError:
             where = "host"
         if where:
-            raise OutOfMemory(oom_reason(plan, shot, where, (self._step, steps or plan.steps), stage, self.settings))
+            progress = (self._step, steps or plan.steps) if steps is not None else None
+            raise OutOfMemory(oom_reason(plan, shot, where, progress, stage, self.settings))
 
     def release_memory(self) -> None:
         empty_device_cache()
 
 
-def oom_reason(plan: GenerationPlan, shot: ShotPlan, where: str, progress: tuple[int, int], stage: str,
+def oom_reason(plan: GenerationPlan, shot: ShotPlan, where: str, progress: tuple[int, int] | None, stage: str,
                settings: Settings) -> str:
     seconds = shot.frames / plan.fps
-    step, steps = progress
-    when = "while decoding" if step >= steps else f"at step {step + 1} of {steps}"
-    if stage:
-        when = f"{when} of the {stage}"
+    if progress is None:
+        when = f"in the {stage}"
+    else:
+        step, steps = progress
+        when = "while decoding" if step >= steps else f"at step {step + 1} of {steps}"
+        if stage:
+            when = f"{when} of the {stage}"
     advice = "try a shorter duration, or split the video into shorter shots with multi_prompt"
     if where == "GPU" and settings.offload in ("none", "text-encoder"):
         advice += "; the operator can set SHOTLINE_OFFLOAD=model or SHOTLINE_QUANTIZE=fp8"
