@@ -57,7 +57,7 @@ def measure(engine_name: str, weights: dict[str, Path], preset: str, quality: st
     from shotline.config import Settings
     from shotline.engines.base import plan_generation
     from shotline.engines.registry import create_engine
-    from shotline.schemas import CreateTaskRequest
+    from shotline.protocol.kling import CreateTaskRequest
 
     extra = {"distill_lora": str(weights["wan-lora"])} if engine_name == "wan" else {}
     settings = Settings(_env_file=None, engine=engine_name, model=str(weights[engine_name]), preset=preset,

@@ -237,7 +237,7 @@ def run_recipe(engine: Any, model: str, recipe: str, seconds: int, steps: int, d
     import torch
 
     from shotline.engines.base import plan_generation
-    from shotline.schemas import CreateTaskRequest
+    from shotline.protocol.kling import CreateTaskRequest
 
     sound = engine.spec.native_audio
     request = CreateTaskRequest(prompt="a red fox runs through snow", duration=seconds, sound=sound).normalized()

@@ -15,7 +15,7 @@ from shotline.config import Settings
 from shotline.engines.base import Engine, plan_generation
 from shotline.engines.ltx2.versions import UnknownLayout, detect_version, inspect_weights
 from shotline.engines.registry import spec_for
-from shotline.schemas import CreateTaskRequest
+from shotline.protocol.kling import CreateTaskRequest
 
 
 def plan(spec, **body):

@@ -10,7 +10,7 @@ import pytest
 from shotline.engines.base import plan_generation
 from shotline.engines.registry import create_engine
 from shotline.errors import GenerationError, GenerationStopped
-from shotline.schemas import CreateTaskRequest
+from shotline.protocol.kling import CreateTaskRequest
 from shotline.worker import Progress
 from tests.engines.conftest import engine_settings
 from tests.engines.test_recipes import layout

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shotline.engines.base import ModelLoadError
+from shotline.errors import ModelLoadError
 from shotline.engines.weights import read_json
 
 TRANSFORMER_CLASS = "LTX2VideoTransformer3DModel"
